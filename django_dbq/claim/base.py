@@ -1,0 +1,45 @@
+"""The claimer contract: how a worker takes runnable jobs, one implementation per database."""
+
+from __future__ import annotations
+
+import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    from ..models import Job
+
+
+class Claimer:
+    """Takes up to ``limit`` runnable jobs of a queue and leases them to one owner.
+
+    A claim is atomic: every returned job was NEW or READY and runnable, is now PROCESSING with
+    ``lease_owner=owner``, ``lease_expires_at=lease_until`` and ``attempts`` incremented, and no
+    other claim can return it until it is released. Jobs come back in claim order (priority
+    first, then oldest).
+    """
+
+    # Whether the claim is one statement (no explicit transaction round trips).
+    claims_in_one_statement: bool = False
+    # Whether concurrent claimers skip each other's locked rows instead of waiting.
+    skips_locked_rows: bool = False
+
+    def __init__(self, connection: BaseDatabaseWrapper):
+        self.connection = connection
+
+    def claim(
+        self,
+        queue_name: str,
+        owner: str,
+        limit: int,
+        now: datetime.datetime,
+        lease_until: datetime.datetime,
+    ) -> list[Job]:
+        """Lease and return up to ``limit`` runnable jobs of ``queue_name``."""
+        raise NotImplementedError
+
+    @staticmethod
+    def in_claim_order(jobs: list[Job]) -> list[Job]:
+        """Sort jobs as the claim query orders them."""
+        return sorted(jobs, key=lambda job: (-job.priority, job.created))

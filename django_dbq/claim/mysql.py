@@ -1,0 +1,45 @@
+"""MariaDB / MySQL: SELECT ... FOR UPDATE SKIP LOCKED, then UPDATE, in one transaction."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
+
+from .base import Claimer
+
+
+class SelectForUpdateClaimer(Claimer):
+    """Claims on any database with SELECT ... FOR UPDATE SKIP LOCKED but no UPDATE RETURNING."""
+
+    skips_locked_rows = True
+
+    def claim(self, queue_name, owner, limit, now, lease_until):
+        from ..models import Job, JobState
+
+        alias = self.connection.alias
+        with transaction.atomic(using=alias):
+            jobs = list(
+                Job.objects.using(alias)
+                .runnable(queue_name, now)
+                .order_by("-priority", "created")
+                .select_for_update(skip_locked=True)[:limit]
+            )
+            if not jobs:
+                return []
+            Job.objects.using(alias).filter(pk__in=[job.pk for job in jobs]).update(
+                state=JobState.PROCESSING,
+                lease_owner=owner,
+                lease_expires_at=lease_until,
+                attempts=F("attempts") + 1,
+                modified=now,
+                started_at=Coalesce("started_at", Value(now)),
+            )
+        for job in jobs:
+            job.state = JobState.PROCESSING
+            job.lease_owner = owner
+            job.lease_expires_at = lease_until
+            job.attempts += 1
+            job.modified = now
+            job.started_at = job.started_at or now
+        return jobs

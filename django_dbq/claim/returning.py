@@ -1,0 +1,45 @@
+"""A claim as one ``UPDATE ... WHERE id IN (SELECT ...) RETURNING`` statement."""
+
+from __future__ import annotations
+
+from .base import Claimer
+
+
+class ReturningClaimer(Claimer):
+    """Claims with a single UPDATE ... RETURNING; subclasses add the row-locking clause."""
+
+    claims_in_one_statement = True
+    # Appended to the inner SELECT so concurrent claimers skip each other's rows.
+    lock_clause = ""
+
+    def claim(self, queue_name, owner, limit, now, lease_until):
+        from ..models import Job, JobState
+
+        ops = self.connection.ops
+        table = ops.quote_name(Job._meta.db_table)
+        columns = ", ".join(ops.quote_name(f.column) for f in Job._meta.concrete_fields)
+        now_db = ops.adapt_datetimefield_value(now)
+        sql = (
+            f"UPDATE {table} SET state = %s, lease_owner = %s, lease_expires_at = %s, "
+            "attempts = attempts + 1, modified = %s, started_at = COALESCE(started_at, %s) "
+            f"WHERE id IN (SELECT id FROM {table} WHERE queue_name = %s AND state IN (%s, %s) "
+            "AND (run_after IS NULL OR run_after <= %s) "
+            f"ORDER BY priority DESC, created LIMIT %s{self.lock_clause}) "
+            f"RETURNING {columns}"
+        )
+        params = [
+            JobState.PROCESSING.value,
+            owner,
+            ops.adapt_datetimefield_value(lease_until),
+            now_db,
+            now_db,
+            queue_name,
+            JobState.NEW.value,
+            JobState.READY.value,
+            now_db,
+            limit,
+        ]
+        jobs = list(Job.objects.db_manager(self.connection.alias).raw(sql, params))
+        for job in jobs:
+            job._state.adding = False
+        return self.in_claim_order(jobs)

@@ -1,0 +1,41 @@
+"""Every DBQ_* setting, read in one place.
+
+Values are read from django.conf.settings on each access, never cached at import time, so
+``override_settings`` works in tests.
+"""
+
+from typing import Any
+
+from django.conf import settings as django_settings
+
+
+class Defaults:
+    """Default value of every DBQ_* setting; see docs/reference.md for their meaning."""
+
+    # Seconds an idle worker waits between polls when no wake-up signal arrives.
+    DBQ_POLL_INTERVAL: float = 0.5
+    # Seconds a claimed step's lease lasts; the worker's heartbeat renews it every third of this.
+    DBQ_LEASE_SECONDS: float = 30.0
+    # Most jobs one claim query takes at once (the worker adapts it down for slow steps).
+    DBQ_CLAIM_BATCH_SIZE: int = 20
+    # How often a step's lease may expire (its worker died) before the job is FAILED.
+    DBQ_MAX_RESCUES: int = 10
+    # Exponential retry backoff: first delay and upper bound, in seconds.
+    DBQ_RETRY_BACKOFF: float = 2.0
+    DBQ_RETRY_BACKOFF_MAX: float = 3600.0
+    # Rows deleted per statement by delete_old_jobs.
+    DBQ_DELETE_BATCH_SIZE: int = 5000
+    # Default age, in hours, of finished jobs that delete_old_jobs removes.
+    DBQ_DELETE_JOBS_AFTER_HOURS: float = 24.0
+
+
+class Settings:
+    """Lazy accessor: ``conf.settings.DBQ_POLL_INTERVAL`` reads the live Django setting."""
+
+    def __getattr__(self, name: str) -> Any:
+        if not hasattr(Defaults, name):
+            raise AttributeError(name)
+        return getattr(django_settings, name, getattr(Defaults, name))
+
+
+settings = Settings()

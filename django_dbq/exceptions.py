@@ -1,0 +1,59 @@
+"""Exceptions raised by django_dbq.
+
+DbqError                      base class; do not raise directly
+├── ConfigurationError        JOBS or a DBQ_* setting is wrong (also ImproperlyConfigured)
+├── EnqueueError              a job could not be enqueued (also ValueError)
+│   ├── UnknownJobError       the job name is not declared in JOBS
+│   ├── InvalidWorkspaceError the workspace is not a JSON object or breaks the job's schema
+│   └── DuplicateJobError     a unique job with the same key is already waiting or running
+├── StepError                 a step could not be run (also RuntimeError)
+│   ├── UndeclaredTaskError   the row names a task path that JOBS does not declare for it
+│   └── StepTimeout           the step ran longer than the job's ``timeout``
+└── LeaseLost                 this worker no longer owns the job it was running
+"""
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+class DbqError(Exception):
+    """Base class of every django_dbq error; do not raise directly."""
+
+
+class ConfigurationError(DbqError, ImproperlyConfigured):
+    """The JOBS setting or a DBQ_* setting is invalid."""
+
+
+class EnqueueError(DbqError, ValueError):
+    """A job could not be enqueued; nothing was saved."""
+
+
+class UnknownJobError(EnqueueError):
+    """The job name is not declared in the JOBS setting."""
+
+
+class InvalidWorkspaceError(EnqueueError):
+    """The workspace is not a JSON object or does not match the job's workspace_schema."""
+
+
+class DuplicateJobError(EnqueueError):
+    """A unique job with the same key is already waiting or running."""
+
+    def __init__(self, message: str, existing=None):
+        super().__init__(message)
+        self.existing = existing
+
+
+class StepError(DbqError, RuntimeError):
+    """A step could not be run."""
+
+
+class UndeclaredTaskError(StepError):
+    """The job row names a task that JOBS does not declare for that job."""
+
+
+class StepTimeout(StepError):
+    """The step ran longer than the job's timeout."""
+
+
+class LeaseLost(DbqError):
+    """This worker's lease on a job expired and another worker may own it now."""

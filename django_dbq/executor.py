@@ -1,0 +1,299 @@
+"""One step of one job: resolve the task, run hooks and task, record the outcome.
+
+The outcome is written by one UPDATE guarded by the lease (``lease_owner`` and state), so a
+worker that lost its lease can never overwrite the progress of the worker that took over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import logging
+import random
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from . import signals
+from .conf import settings as conf
+from .exceptions import LeaseLost
+from .models import Job, JobState
+from .registry import JobSpec
+from .timeouts import time_limit
+
+logger = logging.getLogger(__name__)
+
+ADVANCED = "advanced"  # the step succeeded and another step follows
+COMPLETED = "completed"  # the last step succeeded
+RETRYING = "retrying"  # the step failed and will be retried after a backoff
+FAILED = "failed"  # the step failed with no attempts left
+CANCELLED = "cancelled"  # the job was cancelled while the step ran
+LOST = "lease_lost"  # another worker owns the job now; nothing was written
+
+
+@dataclass
+class StepOutcome:
+    """What became of one step."""
+
+    kind: str
+    # True when the job was kept leased by this worker so it can run the next step at once.
+    kept: bool = False
+
+
+@dataclass
+class Lease:
+    """Who runs the step, and for how long the job stays theirs without a heartbeat."""
+
+    owner: str
+    seconds: float
+
+    def until(self, now: datetime.datetime) -> datetime.datetime:
+        return now + datetime.timedelta(seconds=self.seconds)
+
+
+def run_step(job: Job, lease: Lease, keep: bool = False) -> StepOutcome:
+    """Run the job's next step and record its outcome; never raises for errors in user code.
+
+    With ``keep``, a succeeded step that has a successor leaves the job PROCESSING and leased
+    to this worker, so the caller can run the next step without claiming it again.
+    """
+    try:
+        spec = job.spec
+        index = _step_index(job, spec)
+        task = spec.resolve(spec.tasks[index])
+    except Exception as error:
+        # Unknown job name, undeclared task or unimportable path: fail without hooks that
+        # may be just as broken. Never retried: the deployment, not the data, is wrong.
+        logger.error("event=step_unrunnable job=%s id=%s error=%s", job.name, job.pk, error)
+        return _record_failure(job, None, error, retry=False)
+
+    signals.step_started.send(sender=Job, job=job, step=index, task=spec.tasks[index])
+    logger.info(
+        "event=step_started job=%s id=%s step=%s/%s task=%s attempt=%s",
+        job.name,
+        job.pk,
+        index + 1,
+        len(spec.tasks),
+        spec.tasks[index],
+        job.attempts,
+    )
+    atomic = transaction.atomic if spec.atomic else contextlib.nullcontext
+    failure: Exception | None = None
+    try:
+        with atomic():
+            try:
+                with time_limit(spec.timeout):
+                    _run_hook(spec, "pre_task_hook", job)
+                    task(job)
+            except Exception as error:
+                failure = error
+                raise _StepRaised from error  # leaves (and so rolls back) an atomic step
+            _run_post_hook(spec, job)
+            outcome = _record_success(job, spec, index, lease, keep)
+    except _StepRaised:
+        pass
+    except LeaseLost as lost:
+        logger.warning("event=lease_lost job=%s id=%s detail=%s", job.name, job.pk, lost)
+        outcome = StepOutcome(LOST)
+    if failure is not None:
+        logger.error(
+            "event=step_failed job=%s id=%s step=%s error=%r",
+            job.name,
+            job.pk,
+            index + 1,
+            failure,
+            exc_info=failure,
+        )
+        retry = job.attempts <= spec.retries
+        if not retry:
+            _run_failure_hook(spec, job, failure)
+        _run_post_hook(spec, job)
+        outcome = _record_failure(job, spec, failure, retry=retry)
+    signals.step_finished.send(sender=Job, job=job, step=index, outcome=outcome.kind)
+    return outcome
+
+
+class _StepRaised(Exception):
+    """Internal: the task or pre hook raised; carries control out of the atomic block."""
+
+
+def _step_index(job: Job, spec: JobSpec) -> int:
+    index = spec.step_of(job.step, job.next_task)
+    if index is None:
+        from .exceptions import UndeclaredTaskError
+
+        raise UndeclaredTaskError(
+            f"job {job.name!r} has next_task {job.next_task!r}, which JOBS does not declare "
+            f"for it; its tasks are {list(spec.tasks)}"
+        )
+    return index
+
+
+def _run_hook(spec: JobSpec, key: str, *args: Any) -> None:
+    path = getattr(spec, key)
+    if path:
+        spec.resolve(path)(*args)
+
+
+def _run_post_hook(spec: JobSpec, job: Job) -> None:
+    """The post hook always runs after the step; its own errors are logged, never fatal."""
+    try:
+        _run_hook(spec, "post_task_hook", job)
+    except Exception:
+        logger.exception("event=post_task_hook_failed job=%s id=%s", job.name, job.pk)
+
+
+def _guarded_update(job: Job, lease: Lease | None, **values: Any) -> int:
+    """UPDATE the job only while it is PROCESSING and leased to us; returns rows changed."""
+    rows = Job.objects.filter(pk=job.pk, state=JobState.PROCESSING)
+    if lease is not None:
+        rows = rows.filter(lease_owner=lease.owner)
+    changed = rows.update(**values)
+    if changed:
+        for name, value in values.items():
+            setattr(job, name, value)
+    return changed
+
+
+def _record_success(job: Job, spec: JobSpec, index: int, lease: Lease, keep: bool) -> StepOutcome:
+    now = timezone.now()
+    following = index + 1
+    if following < len(spec.tasks):
+        values: dict[str, Any] = dict(
+            step=following,
+            next_task=spec.tasks[following],
+            workspace=job.workspace,
+            attempts=1 if keep else 0,
+            run_after=None,
+            last_error="",
+            traceback="",
+            modified=now,
+        )
+        if keep:
+            values.update(lease_expires_at=lease.until(now))
+        else:
+            values.update(state=JobState.READY, lease_expires_at=None)
+        outcome = StepOutcome(ADVANCED, kept=keep)
+    else:
+        values = dict(
+            state=JobState.COMPLETED,
+            step=following,
+            next_task="",
+            workspace=job.workspace,
+            attempts=0,
+            run_after=None,
+            lease_expires_at=None,
+            finished_at=now,
+            unique_key=None,
+            last_error="",
+            traceback="",
+            modified=now,
+        )
+        outcome = StepOutcome(COMPLETED)
+    if not _guarded_update(job, lease, **values):
+        if _cancel_if_stopping(job, lease):
+            return StepOutcome(CANCELLED)
+        raise LeaseLost(f"job {job.pk} is no longer leased to {lease.owner}")
+    logger.info(
+        "event=step_succeeded job=%s id=%s step=%s/%s state=%s",
+        job.name,
+        job.pk,
+        index + 1,
+        len(spec.tasks),
+        job.state,
+    )
+    if outcome.kind == COMPLETED:
+        signals.job_completed.send(sender=Job, job=job)
+    return outcome
+
+
+def _record_failure(job: Job, spec: JobSpec | None, error: Exception, retry: bool) -> StepOutcome:
+    now = timezone.now()
+    message = f"{type(error).__module__}.{type(error).__qualname__}: {error}"
+    trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    lease = Lease(job.lease_owner, 0) if job.lease_owner else None
+    if retry and spec is not None:
+        delay = backoff_seconds(spec, job.attempts)
+        # The workspace is not written: the retry starts from the workspace before this step.
+        changed = _guarded_update(
+            job,
+            lease,
+            state=JobState.READY,
+            run_after=now + datetime.timedelta(seconds=delay),
+            lease_expires_at=None,
+            last_error=message,
+            traceback=trace,
+            modified=now,
+        )
+        if changed:
+            logger.info(
+                "event=step_retry job=%s id=%s attempt=%s delay=%.1f",
+                job.name,
+                job.pk,
+                job.attempts,
+                delay,
+            )
+            return StepOutcome(RETRYING)
+    else:
+        changed = _guarded_update(
+            job,
+            lease,
+            state=JobState.FAILED,
+            workspace=job.workspace,
+            lease_expires_at=None,
+            finished_at=now,
+            unique_key=None,
+            last_error=message,
+            traceback=trace,
+            modified=now,
+        )
+        if changed:
+            logger.info("event=job_failed job=%s id=%s error=%s", job.name, job.pk, message)
+            signals.job_failed.send(sender=Job, job=job, error=error)
+            return StepOutcome(FAILED)
+    if _cancel_if_stopping(job, lease):
+        return StepOutcome(CANCELLED)
+    logger.warning("event=lease_lost job=%s id=%s while=recording_failure", job.name, job.pk)
+    return StepOutcome(LOST)
+
+
+def _run_failure_hook(spec: JobSpec, job: Job, error: Exception) -> None:
+    """The failure hook runs once, after the last attempt; its own errors are logged."""
+    try:
+        _run_hook(spec, "failure_hook", job, error)
+    except Exception:
+        logger.exception("event=failure_hook_failed job=%s id=%s", job.name, job.pk)
+
+
+def _cancel_if_stopping(job: Job, lease: Lease | None) -> bool:
+    """A job cancelled while its step ran ends CANCELLED; the step's result is discarded."""
+    rows = Job.objects.filter(pk=job.pk, state=JobState.STOPPING)
+    if lease is not None:
+        rows = rows.filter(lease_owner=lease.owner)
+    now = timezone.now()
+    if rows.update(
+        state=JobState.CANCELLED,
+        lease_expires_at=None,
+        finished_at=now,
+        unique_key=None,
+        modified=now,
+    ):
+        job.state = JobState.CANCELLED
+        logger.info("event=job_cancelled job=%s id=%s", job.name, job.pk)
+        return True
+    return False
+
+
+def backoff_seconds(
+    spec: JobSpec, attempt: int, rand: Callable[[], float] = random.random
+) -> float:
+    """Delay before retry ``attempt`` + 1: exponential from the base, capped, with jitter."""
+    base = spec.retry_backoff or conf.DBQ_RETRY_BACKOFF
+    cap = spec.retry_backoff_max or conf.DBQ_RETRY_BACKOFF_MAX
+    delay = min(cap, base * 2 ** max(attempt - 1, 0))
+    # Jitter in [50%, 100%] spreads retries of jobs that failed together.
+    return delay * (0.5 + rand() / 2)

@@ -1,0 +1,204 @@
+"""The Job model: one row per job, moving through its pipeline of tasks."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import uuid
+from typing import Any
+
+from django.db import models
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from .conf import settings as conf
+from .registry import JobSpec, get_registry
+
+logger = logging.getLogger(__name__)
+
+
+class JobState(models.TextChoices):
+    """The states of a job."""
+
+    # Enqueued; its first step has not started yet.
+    NEW = "NEW", "New"
+    # Between two steps, or waiting for a retry; runnable once run_after has passed.
+    READY = "READY", "Ready"
+    # A worker holds the lease and is running a step.
+    PROCESSING = "PROCESSING", "Processing"
+    # Cancelled while a step was running; becomes CANCELLED when that step ends.
+    STOPPING = "STOPPING", "Stopping"
+    # Every step ran.
+    COMPLETED = "COMPLETED", "Completed"
+    # A step failed with no attempts left; last_error and traceback say why.
+    FAILED = "FAILED", "Failed"
+    # Cancelled; no further step runs.
+    CANCELLED = "CANCELLED", "Cancelled"
+
+
+# django-db-queue 3.x spelled COMPLETED as COMPLETE; keep the old name as an alias.
+JobState.COMPLETE = JobState.COMPLETED  # type: ignore[attr-defined]
+
+WAITING_STATES = (JobState.NEW, JobState.READY)
+ACTIVE_STATES = (JobState.NEW, JobState.READY, JobState.PROCESSING, JobState.STOPPING)
+FINISHED_STATES = (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
+
+
+class JobQuerySet(models.QuerySet):
+    """Queries over jobs."""
+
+    def runnable(self, queue_name: str | None = None, now: datetime.datetime | None = None):
+        """Jobs a worker may claim now: waiting, with run_after unset or passed."""
+        now = now or timezone.now()
+        qs = self.filter(state__in=WAITING_STATES).filter(
+            Q(run_after__isnull=True) | Q(run_after__lte=now)
+        )
+        return qs if queue_name is None else qs.filter(queue_name=queue_name)
+
+    def to_process(self, queue_name: str):
+        """django-db-queue 3.x: runnable jobs of a queue, locked for update (use in atomic())."""
+        return self.select_for_update().runnable(queue_name).order_by("-priority", "created")
+
+    def get_ready_or_none(self, queue_name: str, max_retries: int = 3):
+        """django-db-queue 3.x: the next runnable job of a queue, locked, or None."""
+        from django.db import DatabaseError
+
+        for attempt in range(max_retries + 1):
+            try:
+                return self.to_process(queue_name).first()
+            except DatabaseError:
+                if attempt == max_retries:
+                    raise
+                logger.warning("event=claim_retry queue=%s attempt=%s", queue_name, attempt + 1)
+        return None
+
+    def delete_old(
+        self, hours: float | None = None, batch_size: int | None = None, progress=None
+    ) -> int:
+        """Delete finished jobs created more than ``hours`` ago, in batches; return how many."""
+        hours = conf.DBQ_DELETE_JOBS_AFTER_HOURS if hours is None else hours
+        batch_size = batch_size or conf.DBQ_DELETE_BATCH_SIZE
+        cutoff = timezone.now() - datetime.timedelta(hours=hours)
+        old = self.filter(state__in=FINISHED_STATES, created__lte=cutoff)
+        deleted = 0
+        while True:
+            ids = list(old.order_by().values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                return deleted
+            count, _ = self.model.objects.filter(pk__in=ids).delete()
+            deleted += count
+            if progress:
+                progress(deleted)
+
+    def queue_depths(self, exclude_future_jobs: bool = False) -> dict[str, int]:
+        """Waiting jobs per queue name."""
+        waiting = self.runnable() if exclude_future_jobs else self.filter(state__in=WAITING_STATES)
+        rows = waiting.order_by().values("queue_name").annotate(depth=Count("pk"))
+        return {row["queue_name"]: row["depth"] for row in rows}
+
+
+class JobManager(models.Manager.from_queryset(JobQuerySet)):  # type: ignore[misc]
+    """Job.objects."""
+
+    def enqueue_many(self, jobs: list[Job], batch_size: int = 1000) -> list[Job]:
+        """Validate and insert many unsaved jobs in a few statements; all or nothing."""
+        from django.db import transaction
+
+        for job in jobs:
+            job.prepare_for_enqueue()
+        with transaction.atomic(using=self.db):
+            return self.bulk_create(jobs, batch_size=batch_size)
+
+
+class Job(models.Model):
+    """A job: a named pipeline of tasks sharing one JSON workspace."""
+
+    STATES = JobState
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created = models.DateTimeField(default=timezone.now, editable=False)
+    modified = models.DateTimeField(auto_now=True)
+    name = models.CharField(max_length=100)
+    state = models.CharField(max_length=20, choices=JobState.choices, default=JobState.NEW)
+    # Import path of the task the next step runs, "" once completed.
+    next_task = models.CharField(max_length=255, blank=True)
+    # Index into the job's task list of the next step.
+    step = models.PositiveIntegerField(default=0)
+    workspace = models.JSONField(null=True, blank=True)
+    queue_name = models.CharField(max_length=100, default="default")
+    priority = models.SmallIntegerField(default=0)
+    run_after = models.DateTimeField(null=True, blank=True)
+    # Claims of the current step, including the running one; reset when a step succeeds.
+    attempts = models.PositiveIntegerField(default=0)
+    # Times a lease of this job expired because its worker died.
+    rescues = models.PositiveIntegerField(default=0)
+    lease_owner = models.CharField(max_length=100, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    # Uniqueness key of a "unique" job while it is active; NULL once it has finished.
+    unique_key = models.CharField(max_length=255, null=True, blank=True)
+    # The value a task stored with set_result (used by the django.tasks backend).
+    result = models.JSONField(null=True, blank=True)
+
+    objects = JobManager()
+
+    class Meta:
+        ordering = ["-priority", "created"]
+        indexes = [
+            # The claim: waiting jobs of one queue in priority order. Finished rows sit in
+            # other state ranges of the index, so claims stay fast with millions of them.
+            models.Index(
+                fields=["queue_name", "state", "-priority", "created"], name="dbq_job_claim_idx"
+            ),
+            # Rescue of expired leases and pruning of old finished jobs.
+            models.Index(fields=["state", "lease_expires_at"], name="dbq_job_lease_idx"),
+            models.Index(fields=["state", "created"], name="dbq_job_state_created_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "unique_key"], name="dbq_job_unique_active"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.pk} ({self.state})"
+
+    @property
+    def spec(self) -> JobSpec:
+        """This job's declaration in JOBS; raises UnknownJobError if it is not declared."""
+        return get_registry().get(self.name)
+
+    def prepare_for_enqueue(self) -> None:
+        """Validate name and workspace, point at the first task and run the creation hook."""
+        spec = self.spec
+        if self.workspace is None:
+            self.workspace = {}
+        spec.validate_workspace(self.workspace)
+        self.step = 0
+        self.next_task = spec.tasks[0]
+        if spec.creation_hook:
+            logger.info("event=creation_hook job=%s hook=%s", self.name, spec.creation_hook)
+            spec.resolve(spec.creation_hook)(self)
+            spec.validate_workspace(self.workspace)
+        if spec.unique and self.unique_key is None:
+            from .uniqueness import unique_key_for
+
+            self.unique_key = unique_key_for(spec, self.workspace)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save; a new job is validated and its creation hook run first (nothing saved on error)."""
+        if self._state.adding:
+            self.prepare_for_enqueue()
+        super().save(*args, **kwargs)
+
+    @staticmethod
+    def get_queue_depths(*, exclude_future_jobs: bool = False) -> dict[str, int]:
+        """django-db-queue 3.x: waiting jobs per queue name."""
+        return Job.objects.queue_depths(exclude_future_jobs=exclude_future_jobs)
+
+    @property
+    def step_count(self) -> int | None:
+        """How many steps this job's pipeline has, or None when its name is not in JOBS."""
+        spec = get_registry().specs.get(self.name)
+        return len(spec.tasks) if spec else None

@@ -1,0 +1,307 @@
+"""The JOBS setting, read once into validated, frozen JobSpec objects."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils.module_loading import import_string
+
+from .exceptions import ConfigurationError, InvalidWorkspaceError, UnknownJobError
+
+HOOK_KEYS = ("creation_hook", "pre_task_hook", "post_task_hook", "failure_hook")
+OPTION_KEYS = (
+    "workspace_schema",
+    "retries",
+    "retry_backoff",
+    "retry_backoff_max",
+    "timeout",
+    "atomic",
+    "unique",
+    "schedules",
+)
+ALLOWED_KEYS = ("tasks", *HOOK_KEYS, *OPTION_KEYS)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the JOBS setting, reported by the system checks."""
+
+    check_id: str
+    message: str
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One job of the JOBS setting: its ordered task paths, hooks and options."""
+
+    name: str
+    tasks: tuple[str, ...]
+    creation_hook: str | None = None
+    pre_task_hook: str | None = None
+    post_task_hook: str | None = None
+    failure_hook: str | None = None
+    workspace_schema: Mapping[str, Any] | None = None
+    retries: int = 0
+    retry_backoff: float | None = None
+    retry_backoff_max: float | None = None
+    timeout: float | None = None
+    atomic: bool = False
+    unique: bool | tuple[str, ...] = False
+    schedules: tuple[Any, ...] = field(default=())
+
+    @property
+    def hooks(self) -> dict[str, str]:
+        """The declared hooks, by key."""
+        return {key: getattr(self, key) for key in HOOK_KEYS if getattr(self, key)}
+
+    def declared_paths(self) -> tuple[str, ...]:
+        """Every import path this job may run: its tasks and its hooks."""
+        return (*self.tasks, *self.hooks.values())
+
+    def step_of(self, step: int, next_task: str) -> int | None:
+        """The index of the task a row points at, or None when JOBS does not declare it.
+
+        ``step`` is authoritative when it agrees with ``next_task``; rows written by
+        django-db-queue 3.x only have ``next_task``, so fall back to looking it up.
+        """
+        if 0 <= step < len(self.tasks) and self.tasks[step] == next_task:
+            return step
+        if next_task in self.tasks:
+            return self.tasks.index(next_task)
+        return None
+
+    def resolve(self, path: str) -> Callable[..., Any]:
+        """Import one of this job's declared paths; never anything else."""
+        if path not in self.declared_paths():
+            from .exceptions import UndeclaredTaskError
+
+            raise UndeclaredTaskError(
+                f"job {self.name!r} does not declare {path!r} in JOBS; "
+                f"its tasks are {list(self.tasks)}"
+            )
+        return _import(path)
+
+    def validate_workspace(self, workspace: Any) -> None:
+        """Raise InvalidWorkspaceError unless the workspace is a JSON object matching the schema."""
+        if not isinstance(workspace, dict):
+            raise InvalidWorkspaceError(
+                f"workspace for job {self.name!r} must be a JSON object (dict), "
+                f"not {type(workspace).__name__}"
+            )
+        try:
+            json.dumps(workspace, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise InvalidWorkspaceError(
+                f"workspace for job {self.name!r} is not JSON-serialisable: {error}"
+            ) from None
+        if self.validator is None:
+            return
+        import jsonschema
+
+        error = jsonschema.exceptions.best_match(self.validator.iter_errors(workspace))
+        if error is not None:
+            where = "/".join(str(part) for part in error.absolute_path) or "(root)"
+            raise InvalidWorkspaceError(
+                f"workspace for job {self.name!r} is invalid at {where}: {error.message}"
+            )
+
+    @functools.cached_property
+    def validator(self) -> Any:
+        """A jsonschema validator for the workspace, or None when no schema is declared."""
+        if self.workspace_schema is None:
+            return None
+        import jsonschema
+
+        cls = jsonschema.validators.validator_for(self.workspace_schema)
+        return cls(self.workspace_schema, format_checker=cls.FORMAT_CHECKER)
+
+
+@functools.lru_cache(maxsize=1024)
+def _import(path: str) -> Callable[..., Any]:
+    return import_string(path)
+
+
+class Registry:
+    """All job specs of the JOBS setting, plus the problems found while reading it."""
+
+    def __init__(self, jobs_setting: Any):
+        self.specs: dict[str, JobSpec] = {}
+        self.problems: dict[str | None, list[Problem]] = {}
+        if not isinstance(jobs_setting, Mapping):
+            self._problem(
+                None,
+                "E001",
+                f"JOBS must be a dict of job name to tasks, not {type(jobs_setting).__name__}.",
+            )
+            return
+        for name, entry in jobs_setting.items():
+            spec = self._parse(name, entry)
+            if spec is not None:
+                self.specs[name] = spec
+
+    def get(self, name: str) -> JobSpec:
+        """The spec of a declared job; raises UnknownJobError naming the known jobs."""
+        try:
+            return self.specs[name]
+        except (KeyError, TypeError):
+            pass
+        if name in self.problems:
+            raise ConfigurationError(
+                f"job {name!r} is misconfigured in JOBS: "
+                + "; ".join(p.message for p in self.problems[name])
+            )
+        known = ", ".join(sorted(map(repr, self.specs))) or "none"
+        raise UnknownJobError(f"unknown job name {name!r}; the jobs in JOBS are: {known}")
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.specs
+
+    def names(self) -> list[str]:
+        """The declared job names, sorted."""
+        return sorted(self.specs)
+
+    def _problem(self, name: str | None, check_id: str, message: str, hint: str = "") -> None:
+        self.problems.setdefault(name, []).append(Problem(check_id, message, hint))
+
+    def _parse(self, name: Any, entry: Any) -> JobSpec | None:
+        if not isinstance(name, str) or not name or len(name) > 100:
+            self._problem(
+                str(name),
+                "E002",
+                f"JOBS key {name!r} must be a non-empty string of at most 100 characters.",
+            )
+            return None
+        if isinstance(entry, (list, tuple)):
+            entry = {"tasks": list(entry)}
+        if not isinstance(entry, Mapping):
+            self._problem(
+                name,
+                "E002",
+                f"JOBS[{name!r}] must be a list of task paths or a dict with a 'tasks' key, "
+                f"not {type(entry).__name__}.",
+            )
+            return None
+        before = len(self.problems.get(name, []))
+        unknown = sorted(set(entry) - set(ALLOWED_KEYS))
+        if unknown:
+            self._problem(
+                name,
+                "E003",
+                f"JOBS[{name!r}] has unknown keys {unknown}.",
+                f"Allowed keys: {', '.join(ALLOWED_KEYS)}.",
+            )
+        tasks = entry.get("tasks")
+        if not isinstance(tasks, (list, tuple)) or not tasks:
+            self._problem(name, "E004", f"JOBS[{name!r}] must declare a non-empty list of tasks.")
+            tasks = ()
+        for path in tasks:
+            if not isinstance(path, str) or "." not in path or len(path) > 255:
+                self._problem(
+                    name,
+                    "E005",
+                    f"JOBS[{name!r}] task {path!r} must be a dotted import path "
+                    "of at most 255 characters.",
+                )
+        for key in HOOK_KEYS:
+            value = entry.get(key)
+            if value is not None and (not isinstance(value, str) or "." not in value):
+                self._problem(
+                    name, "E005", f"JOBS[{name!r}][{key!r}] must be a dotted import path."
+                )
+        options = self._parse_options(name, entry)
+        if len(self.problems.get(name, [])) > before:
+            return None
+        return JobSpec(
+            name=name,
+            tasks=tuple(tasks),
+            **{key: entry.get(key) for key in HOOK_KEYS},
+            **options,
+        )
+
+    def _parse_options(self, name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        schema = entry.get("workspace_schema")
+        if schema is not None:
+            options["workspace_schema"] = schema
+            problem = _schema_problem(schema)
+            if problem:
+                self._problem(
+                    name, "E007", f"JOBS[{name!r}]['workspace_schema'] is invalid: {problem}"
+                )
+        retries = entry.get("retries", 0)
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            self._problem(
+                name, "E008", f"JOBS[{name!r}]['retries'] must be an integer >= 0, not {retries!r}."
+            )
+        options["retries"] = retries
+        for key in ("retry_backoff", "retry_backoff_max", "timeout"):
+            value = entry.get(key)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
+            ):
+                self._problem(
+                    name,
+                    "E008",
+                    f"JOBS[{name!r}][{key!r}] must be a number of seconds > 0, not {value!r}.",
+                )
+            options[key] = value
+        atomic = entry.get("atomic", False)
+        if not isinstance(atomic, bool):
+            self._problem(
+                name, "E008", f"JOBS[{name!r}]['atomic'] must be True or False, not {atomic!r}."
+            )
+        options["atomic"] = atomic
+        unique = entry.get("unique", False)
+        if isinstance(unique, (list, tuple)):
+            if not unique or not all(isinstance(k, str) and k for k in unique):
+                self._problem(
+                    name,
+                    "E008",
+                    f"JOBS[{name!r}]['unique'] must be True, False or a non-empty list of workspace keys.",
+                )
+            unique = tuple(unique)
+        elif not isinstance(unique, bool):
+            self._problem(
+                name,
+                "E008",
+                f"JOBS[{name!r}]['unique'] must be True, False or a list of workspace keys, not {unique!r}.",
+            )
+        options["unique"] = unique
+        schedules = entry.get("schedules", ())
+        options["schedules"] = (
+            tuple(schedules) if isinstance(schedules, (list, tuple)) else (schedules,)
+        )
+        return options
+
+
+def _schema_problem(schema: Any) -> str:
+    """Why a workspace schema is not a valid JSON schema, or '' when it is."""
+    import jsonschema
+
+    if not isinstance(schema, Mapping):
+        return f"expected a dict, got {type(schema).__name__}"
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as error:
+        return error.message
+    return ""
+
+
+@functools.lru_cache(maxsize=1)
+def get_registry() -> Registry:
+    """The registry built from the current JOBS setting (rebuilt when the setting changes)."""
+    return Registry(getattr(settings, "JOBS", {}))
+
+
+@receiver(setting_changed)
+def _reset_registry(*, setting: str, **kwargs: Any) -> None:
+    if setting == "JOBS":
+        get_registry.cache_clear()

@@ -1,0 +1,313 @@
+"""The worker loop: claim, execute, heartbeat, wake-ups and shutdown. No vendor SQL here."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+
+from django.db import DatabaseError, InterfaceError, connections, router
+from django.db.models import Case, F, Value, When
+from django.utils import timezone
+
+from .claim import claimer_for
+from .conf import settings as conf
+from .executor import Lease, run_step
+from .maintenance import rescue_expired_leases
+from .models import Job, JobState
+from .notify import waker_for
+
+logger = logging.getLogger(__name__)
+
+# A step slower than this makes the worker hand back the jobs it claimed in advance, so other
+# workers can run them, and claim one at a time until steps are fast again.
+SLOW_STEP_SECONDS = 0.2
+
+
+def default_worker_id() -> str:
+    """host:pid:random, unique per worker process (and per thread inside one)."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Worker:
+    """Runs the jobs of one queue, step by step, until stopped."""
+
+    def __init__(
+        self,
+        name: str = "default",
+        rate_limit_in_seconds: float = 0,
+        *,
+        burst: bool = False,
+        max_jobs: int | None = None,
+        poll_interval: float | None = None,
+        batch_size: int | None = None,
+        lease_seconds: float | None = None,
+        worker_id: str | None = None,
+    ):
+        self.queue_name = name
+        self.rate_limit_in_seconds = rate_limit_in_seconds
+        self.burst = burst
+        self.max_jobs = max_jobs
+        self.poll_interval = conf.DBQ_POLL_INTERVAL if poll_interval is None else poll_interval
+        self.max_batch_size = batch_size or conf.DBQ_CLAIM_BATCH_SIZE
+        self.batch_size = 1
+        self.lease = Lease(
+            worker_id or default_worker_id(), lease_seconds or conf.DBQ_LEASE_SECONDS
+        )
+        self.alive = True
+        self.steps_run = 0
+        self.current_job: Job | None = None
+        self.last_job_finished: float | None = None
+        # Jobs whose lease this worker holds; the heartbeat renews exactly these.
+        self.held: set = set()
+        self._signals_received = 0
+        self._gave_back_prefetch = False
+        self._next_maintenance = 0.0
+        self._alias = router.db_for_write(Job)
+        self._claimer = None
+        self._waker = None
+
+    @property
+    def worker_id(self) -> str:
+        """This worker's identity, written to the rows it leases."""
+        return self.lease.owner
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Process jobs until a signal, --max-jobs or (in burst mode) an empty queue stops it."""
+        self._install_signal_handlers()
+        heartbeat = Heartbeat(self)
+        heartbeat.start()
+        logger.info("event=worker_started worker=%s queue=%s", self.worker_id, self.queue_name)
+        failures = 0
+        try:
+            while self.alive and not self._quota_reached():
+                try:
+                    ran = self.run_batch()
+                    failures = 0
+                except (DatabaseError, InterfaceError) as error:
+                    failures += 1
+                    self._on_database_error(error, failures)
+                    continue
+                if not ran:
+                    if self.burst:
+                        break
+                    self._wait_for_work()
+        finally:
+            heartbeat.stop()
+            if self._waker:
+                self._waker.close()
+            logger.info(
+                "event=worker_stopped worker=%s queue=%s steps=%s",
+                self.worker_id,
+                self.queue_name,
+                self.steps_run,
+            )
+
+    def shutdown(self, signum=None, frame=None) -> None:
+        """First signal: finish the running step, then stop. Second: stop at once."""
+        self._signals_received += 1
+        self.alive = False
+        if self._signals_received > 1:
+            logger.warning("event=worker_exit_now worker=%s", self.worker_id)
+            os._exit(1)  # the running step's lease expires and it is rescued
+        logger.info("event=worker_stopping worker=%s signal=%s", self.worker_id, signum)
+
+    # -- one round ---------------------------------------------------------------------------
+
+    def run_batch(self) -> int:
+        """Claim a batch of runnable jobs and run them; returns how many steps ran."""
+        self._maintain_if_due()
+        self._respect_rate_limit()
+        jobs = self._claim(self._batch_limit())
+        if not jobs:
+            return 0
+        ran = 0
+        for position, job in enumerate(jobs):
+            if not self.alive or self._quota_reached() or (ran and self._gave_back_prefetch):
+                self.release(jobs[position:])
+                break
+            ran += self._run_job(job)
+        self._adapt_batch_size(len(jobs))
+        return ran
+
+    def _process_job(self) -> None:
+        """django-db-queue 3.x: run at most one step of one runnable job."""
+        jobs = self._claim(1)
+        if jobs:
+            self._run_job(jobs[0], chain=False)
+
+    def process_job(self) -> None:
+        """django-db-queue 3.x: one iteration of the loop, honouring the rate limit."""
+        self._respect_rate_limit()
+        self._process_job()
+
+    def _run_job(self, job: Job, chain: bool = True) -> int:
+        """Run a claimed job's steps while this worker may keep it; returns steps run."""
+        steps = 0
+        self.current_job = job
+        self._gave_back_prefetch = False
+        try:
+            while True:
+                keep = (
+                    chain
+                    and self.alive
+                    and self.rate_limit_in_seconds == 0
+                    and not self._quota_reached(1)
+                )
+                started = time.monotonic()
+                outcome = run_step(job, self.lease, keep=keep)
+                elapsed = time.monotonic() - started
+                steps += 1
+                self.steps_run += 1
+                self.last_job_finished = time.monotonic()
+                if elapsed > SLOW_STEP_SECONDS:
+                    self._gave_back_prefetch = True
+                if not outcome.kept:
+                    return steps
+                if not self.alive or self._quota_reached():
+                    self.release([job])
+                    return steps
+        finally:
+            self.held.discard(job.pk)
+            self.current_job = None
+
+    def _claim(self, limit: int) -> list[Job]:
+        if self._claimer is None:
+            self._claimer = claimer_for(self._alias)
+        now = timezone.now()
+        jobs = self._claimer.claim(
+            self.queue_name, self.worker_id, limit, now, self.lease.until(now)
+        )
+        self.held.update(job.pk for job in jobs)
+        return jobs
+
+    def release(self, jobs: Iterable[Job]) -> int:
+        """Hand claimed jobs whose step has not started back to the queue."""
+        ids = [job.pk for job in jobs]
+        if not ids:
+            return 0
+        released = Job.objects.filter(
+            pk__in=ids, lease_owner=self.worker_id, state=JobState.PROCESSING
+        ).update(
+            state=Case(
+                When(step=0, attempts=1, then=Value(JobState.NEW)), default=Value(JobState.READY)
+            ),
+            attempts=F("attempts") - 1,
+            lease_expires_at=None,
+            modified=timezone.now(),
+        )
+        self.held.difference_update(ids)
+        return released
+
+    def _batch_limit(self) -> int:
+        if self.max_jobs is not None:
+            return max(1, min(self.batch_size, self.max_jobs - self.steps_run))
+        return self.batch_size
+
+    def _adapt_batch_size(self, claimed: int) -> None:
+        """Grow the batch while steps are fast; fall back to one job after a slow step."""
+        if getattr(self, "_gave_back_prefetch", False):
+            self.batch_size = 1
+        elif claimed >= self.batch_size:
+            self.batch_size = min(self.max_batch_size, self.batch_size * 2)
+
+    def _quota_reached(self, ahead: int = 0) -> bool:
+        return self.max_jobs is not None and self.steps_run + ahead >= self.max_jobs
+
+    # -- waiting, housekeeping, errors ----------------------------------------------------------
+
+    def _respect_rate_limit(self) -> None:
+        if self.rate_limit_in_seconds and self.last_job_finished is not None:
+            remaining = self.rate_limit_in_seconds - (time.monotonic() - self.last_job_finished)
+            if remaining > 0:
+                self._waker_instance().wait(remaining) if self.alive else None
+
+    def _wait_for_work(self) -> None:
+        self._waker_instance().wait(self.poll_interval)
+
+    def _waker_instance(self):
+        if self._waker is None:
+            self._waker = waker_for(self._alias, self.queue_name)
+        return self._waker
+
+    def _maintain_if_due(self) -> None:
+        now = time.monotonic()
+        if now < self._next_maintenance:
+            return
+        # Jitter so that many workers started together do not all rescue at once.
+        self._next_maintenance = now + self.lease.seconds / 2 * (0.75 + random.random() / 2)
+        rescue_expired_leases()
+
+    def _on_database_error(self, error: Exception, failures: int) -> None:
+        """Drop the broken connection and retry with capped exponential backoff."""
+        delay = min(30.0, 0.1 * 2 ** min(failures, 10)) * (0.5 + random.random() / 2)
+        logger.error(
+            "event=database_error worker=%s attempt=%s retry_in=%.2f error=%r",
+            self.worker_id,
+            failures,
+            delay,
+            error,
+        )
+        # Steps in flight are left to their leases: the heartbeat stops renewing them and
+        # they are rescued, because their outcome may not have been written.
+        self.held.clear()
+        connections[self._alias].close()
+        self._claimer = None
+        if self._waker is not None:
+            self._waker.close()
+            self._waker = None
+        time.sleep(delay) if self.alive else None
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for name in ("SIGINT", "SIGTERM", "SIGQUIT"):
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), self.shutdown)
+        self._waker_instance().wake_on_signals()
+
+
+class Heartbeat(threading.Thread):
+    """Renews the leases of the jobs a worker holds, on its own database connection."""
+
+    def __init__(self, worker: Worker):
+        super().__init__(name=f"dbq-heartbeat-{worker.worker_id}", daemon=True)
+        self.worker = worker
+        self.interval = worker.lease.seconds / 3
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self._stopped.wait(self.interval):
+                self.beat()
+        finally:
+            connections.close_all()
+
+    def beat(self) -> int:
+        """Extend every held lease by the lease length; returns leases renewed."""
+        ids = list(self.worker.held)
+        if not ids:
+            return 0
+        try:
+            return Job.objects.filter(
+                pk__in=ids,
+                lease_owner=self.worker.worker_id,
+                state__in=(JobState.PROCESSING, JobState.STOPPING),
+            ).update(lease_expires_at=self.worker.lease.until(timezone.now()))
+        except (DatabaseError, InterfaceError) as error:
+            logger.error("event=heartbeat_failed worker=%s error=%r", self.worker.worker_id, error)
+            connections.close_all()
+            return 0
+
+    def stop(self) -> None:
+        """Stop after the current beat."""
+        self._stopped.set()
+        self.join(timeout=5)

@@ -1,0 +1,77 @@
+"""Task functions the tests declare in JOBS."""
+
+import time
+
+CALLS: list = []
+
+
+def record(job):
+    CALLS.append(("task", job.name, job.next_task))
+    job.workspace.setdefault("ran", []).append(job.next_task)
+
+
+def add_one(job):
+    job.workspace["count"] = job.workspace.get("count", 0) + 1
+
+
+def fail(job):
+    raise ValueError("boom")
+
+
+def fail_until(job):
+    """Fails until the attempt named by workspace['succeed_on'] (never, by default)."""
+    if job.attempts < job.workspace.get("succeed_on", 10**6):
+        raise RuntimeError(f"attempt {job.attempts} failed")
+    job.workspace["succeeded_on"] = job.attempts
+
+
+def sleep(job):
+    time.sleep(job.workspace.get("seconds", 5))
+
+
+def write_marker(job):
+    from tests.models import Marker
+
+    Marker.objects.create(job_id=job.pk)
+    job.workspace["marked"] = True
+
+
+def on_create(job):
+    CALLS.append(("creation_hook", job.name))
+    job.workspace["created_by_hook"] = True
+
+
+def pre_hook(job):
+    CALLS.append(("pre_task_hook", job.name))
+    if job.workspace.get("fail_pre"):
+        raise RuntimeError("pre hook refused")
+
+
+def post_hook(job):
+    CALLS.append(("post_task_hook", job.name))
+    if job.workspace.get("fail_post"):
+        raise RuntimeError("post hook broke")
+
+
+def on_failure(job, exception):
+    CALLS.append(("failure_hook", job.name, repr(exception)))
+    job.workspace["failure"] = str(exception)
+
+
+def _mark(job, step):
+    from tests.models import StepRun
+
+    StepRun.objects.create(job_id=job.pk, step=step)
+    job.workspace.setdefault("steps", []).append(step)
+
+
+def mark_step_a(job):
+    _mark(job, "a")
+
+
+def mark_step_b(job):
+    _mark(job, "b")
+
+
+def mark_step_c(job):
+    _mark(job, "c")

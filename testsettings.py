@@ -1,0 +1,97 @@
+"""Settings for django_dbq's own test suite. DATABASE_URL selects the database (default SQLite)."""
+
+import os
+
+import dj_database_url
+
+SECRET_KEY = "django_dbq-tests-only"
+USE_TZ = True
+TIME_ZONE = "UTC"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get(
+            "DATABASE_URL", "sqlite:///" + os.path.join(os.path.dirname(__file__), "test.sqlite3")
+        ),
+        conn_max_age=None,
+    )
+}
+DATABASES["default"]["TEST"] = {"NAME": os.environ.get("DBQ_TEST_DATABASE_NAME")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not memory: worker subprocesses in the process tests share it.
+    DATABASES["default"]["TEST"]["NAME"] = DATABASES["default"]["TEST"]["NAME"] or os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "test_dbq.sqlite3"
+    )
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
+    DATABASES["default"]["OPTIONS"] = {"charset": "utf8mb4"}
+    DATABASES["default"]["TEST"]["CHARSET"] = "utf8mb4"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django_dbq",
+    "tests",
+]
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+ROOT_URLCONF = "tests.urls"
+
+JOBS = {
+    "basic": ["tests.tasks.record"],
+    "three_steps": {
+        "tasks": ["tests.tasks.add_one", "tests.tasks.add_one", "tests.tasks.add_one"],
+    },
+    "failing": {"tasks": ["tests.tasks.fail"], "failure_hook": "tests.tasks.on_failure"},
+    "hooked": {
+        "tasks": ["tests.tasks.record", "tests.tasks.record"],
+        "creation_hook": "tests.tasks.on_create",
+        "pre_task_hook": "tests.tasks.pre_hook",
+        "post_task_hook": "tests.tasks.post_hook",
+        "failure_hook": "tests.tasks.on_failure",
+    },
+    "schema": {
+        "tasks": ["tests.tasks.record"],
+        "workspace_schema": {
+            "type": "object",
+            "properties": {"url": {"type": "string"}, "count": {"type": "integer", "minimum": 0}},
+            "required": ["url"],
+        },
+    },
+    "retrying": {"tasks": ["tests.tasks.fail_until"], "retries": 2, "retry_backoff": 0.01},
+    "slow": {"tasks": ["tests.tasks.sleep"], "timeout": 0.5},
+    "atomic": {"tasks": ["tests.tasks.write_marker", "tests.tasks.fail"], "atomic": True},
+    "unique_by_user": {"tasks": ["tests.tasks.record"], "unique": ["user"]},
+    "process_pipeline": {
+        "tasks": ["tests.tasks.mark_step_a", "tests.tasks.mark_step_b", "tests.tasks.mark_step_c"],
+    },
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        "django_dbq": {"handlers": ["console"], "level": os.environ.get("DBQ_LOG_LEVEL", "WARNING")}
+    },
+}
