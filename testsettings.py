@@ -19,9 +19,10 @@ DATABASES = {
 }
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("DBQ_TEST_DATABASE_NAME")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # A file, not memory: worker subprocesses in the process tests share it.
+    # A file, not memory, beside the main one: worker subprocesses in the process tests share it.
+    folder, filename = os.path.split(DATABASES["default"]["NAME"])
     DATABASES["default"]["TEST"]["NAME"] = DATABASES["default"]["TEST"]["NAME"] or os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "test_dbq.sqlite3"
+        folder, "test_" + filename
     )
     DATABASES["default"]["OPTIONS"] = {"timeout": 30}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
