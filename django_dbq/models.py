@@ -100,6 +100,15 @@ class JobQuerySet(models.QuerySet):
 class JobManager(models.Manager.from_queryset(JobQuerySet)):  # type: ignore[misc]
     """Job.objects."""
 
+    def get_or_enqueue(self, **fields: Any) -> tuple[Job, bool]:
+        """Enqueue a job, or return the active duplicate of a ``unique`` job: (job, created)."""
+        from .exceptions import DuplicateJobError
+
+        try:
+            return self.create(**fields), True
+        except DuplicateJobError as duplicate:
+            return duplicate.existing, False
+
     def enqueue_many(self, jobs: list[Job], batch_size: int = 1000) -> list[Job]:
         """Validate and insert many unsaved jobs in a few statements; all or nothing."""
         from django.db import transaction
@@ -187,10 +196,41 @@ class Job(models.Model):
             self.unique_key = unique_key_for(spec, self.workspace)
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        """Save; a new job is validated and its creation hook run first (nothing saved on error)."""
-        if self._state.adding:
-            self.prepare_for_enqueue()
-        super().save(*args, **kwargs)
+        """Save; a new job is validated and its creation hook run first (nothing saved on error).
+
+        A new job of a ``unique`` job type whose key matches an active job raises
+        DuplicateJobError, whose ``existing`` attribute is that job.
+        """
+        if not self._state.adding:
+            super().save(*args, **kwargs)
+            return
+        self.prepare_for_enqueue()
+        if self.unique_key is None:
+            super().save(*args, **kwargs)
+            return
+        from django.db import IntegrityError, router, transaction
+
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        try:
+            # A savepoint, so a collision leaves the caller's transaction usable.
+            with transaction.atomic(using=using):
+                super().save(*args, **kwargs)
+        except IntegrityError:
+            existing = (
+                type(self)
+                .objects.using(using)
+                .filter(name=self.name, unique_key=self.unique_key)
+                .first()
+            )
+            if existing is None:
+                raise
+            from .exceptions import DuplicateJobError
+
+            raise DuplicateJobError(
+                f"a unique {self.name!r} job with the same key is already "
+                f"{existing.state.lower()}: {existing.pk}",
+                existing=existing,
+            ) from None
 
     @staticmethod
     def get_queue_depths(*, exclude_future_jobs: bool = False) -> dict[str, int]:

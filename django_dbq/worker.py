@@ -67,6 +67,7 @@ class Worker:
         # Jobs whose lease this worker holds; the heartbeat renews exactly these.
         self.held: set = set()
         self._signals_received = 0
+        self._previous_handlers: dict = {}
         self._gave_back_prefetch = False
         self._next_maintenance = 0.0
         self._alias = router.db_for_write(Job)
@@ -102,8 +103,10 @@ class Worker:
                     self._wait_for_work()
         finally:
             heartbeat.stop()
+            self._restore_signal_handlers()
             if self._waker:
                 self._waker.close()
+                self._waker = None
             logger.info(
                 "event=worker_stopped worker=%s queue=%s steps=%s",
                 self.worker_id,
@@ -271,8 +274,14 @@ class Worker:
             return
         for name in ("SIGINT", "SIGTERM", "SIGQUIT"):
             if hasattr(signal, name):
-                signal.signal(getattr(signal, name), self.shutdown)
+                number = getattr(signal, name)
+                self._previous_handlers[number] = signal.signal(number, self.shutdown)
         self._waker_instance().wake_on_signals()
+
+    def _restore_signal_handlers(self) -> None:
+        for number, handler in self._previous_handlers.items():
+            signal.signal(number, handler)
+        self._previous_handlers.clear()
 
 
 class Heartbeat(threading.Thread):

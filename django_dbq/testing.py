@@ -1,0 +1,56 @@
+"""Helpers for your own tests: run jobs inline, in the test's process and transaction."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.db.models import F
+from django.utils import timezone
+
+from .executor import Lease, run_step
+from .models import WAITING_STATES, Job, JobState
+from .worker import Worker
+
+TEST_OWNER = "django_dbq.testing"
+
+
+def drain(queue_name: str = "default", max_steps: int = 10_000) -> int:
+    """Run every runnable step of a queue, as a worker would; returns how many steps ran.
+
+    Jobs whose run_after is in the future are left waiting. Stops after ``max_steps`` so a job
+    that keeps re-queueing itself cannot hang a test.
+    """
+    worker = Worker(queue_name, batch_size=10, worker_id=TEST_OWNER)
+    ran = 0
+    while ran < max_steps:
+        worker.max_jobs = max_steps
+        steps = worker.run_batch()
+        if not steps:
+            break
+        ran += steps
+    return ran
+
+
+def run_job(job: Job) -> Job:
+    """Run all remaining steps of one waiting job now, ignoring run_after; returns it reloaded.
+
+    A failing step follows the job's retry rules; with retries left the job is READY again with
+    run_after in the future and run_job returns it in that state.
+    """
+    lease = Lease(TEST_OWNER, 3600)
+    while True:
+        now = timezone.now()
+        claimed = Job.objects.filter(pk=job.pk, state__in=WAITING_STATES).update(
+            state=JobState.PROCESSING,
+            lease_owner=lease.owner,
+            lease_expires_at=now + datetime.timedelta(seconds=lease.seconds),
+            attempts=F("attempts") + 1,
+        )
+        if not claimed:
+            break
+        job.refresh_from_db()
+        outcome = run_step(job, lease, keep=False)
+        if outcome.kind != "advanced":
+            break
+    job.refresh_from_db()
+    return job

@@ -1,0 +1,124 @@
+"""The claim contract, run against the claimer of the current database."""
+
+import datetime
+import threading
+
+import pytest
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from django_dbq.claim import claimer_for
+from django_dbq.executor import Lease, run_step
+from django_dbq.models import Job, JobState
+
+pytestmark = pytest.mark.django_db
+
+
+def claim(limit=10, queue="default", owner="w1", now=None):
+    now = now or timezone.now()
+    return claimer_for().claim(queue, owner, limit, now, now + datetime.timedelta(seconds=30))
+
+
+def test_claim_leases_waiting_jobs():
+    job = Job.objects.create(name="basic")
+    (claimed,) = claim()
+    assert claimed.pk == job.pk
+    job.refresh_from_db()
+    assert (job.state, job.lease_owner, job.attempts) == (JobState.PROCESSING, "w1", 1)
+    assert job.lease_expires_at > timezone.now()
+    assert (claimed.state, claimed.lease_owner, claimed.attempts) == (job.state, "w1", 1)
+
+
+def test_claimed_job_is_a_full_model_instance():
+    Job.objects.create(name="schema", workspace={"url": "u"}, priority=3)
+    (claimed,) = claim()
+    assert claimed.workspace == {"url": "u"}
+    assert claimed.priority == 3 and claimed.next_task == "tests.tasks.record"
+    assert isinstance(claimed.created, datetime.datetime)
+    assert not claimed._state.adding
+
+
+def test_claim_respects_the_limit_and_the_order():
+    low = Job.objects.create(name="basic")
+    high = Job.objects.create(name="basic", priority=5)
+    Job.objects.create(name="basic")
+    claimed = claim(limit=2)
+    assert [job.pk for job in claimed] == [high.pk, low.pk]
+
+
+def test_claimed_job_is_not_claimed_again():
+    Job.objects.create(name="basic")
+    assert len(claim(owner="w1")) == 1
+    assert claim(owner="w2") == []
+
+
+def test_claim_skips_future_jobs_other_queues_and_finished_jobs():
+    Job.objects.create(name="basic", run_after=timezone.now() + datetime.timedelta(minutes=1))
+    Job.objects.create(name="basic", queue_name="other")
+    done = Job.objects.create(name="basic")
+    Job.objects.filter(pk=done.pk).update(state=JobState.COMPLETED)
+    assert claim() == []
+
+
+def test_claim_of_an_empty_queue_returns_nothing():
+    assert claim() == []
+
+
+def expected_claim_queries():
+    # PostgreSQL and SQLite claim in one UPDATE ... RETURNING; MySQL/MariaDB need a
+    # SELECT ... FOR UPDATE SKIP LOCKED and an UPDATE inside a transaction (the savepoint
+    # statements appear because the test itself runs inside a transaction).
+    return {"postgresql": 1, "sqlite": 1, "mysql": 4}[connection.vendor]
+
+
+def test_claim_costs_a_fixed_number_of_queries():
+    for _ in range(5):
+        Job.objects.create(name="basic")
+    with CaptureQueriesContext(connection) as queries:
+        assert len(claim(limit=5)) == 5
+    assert len(queries) == expected_claim_queries()
+
+
+def test_finishing_a_step_costs_one_update():
+    Job.objects.create(name="basic")
+    (job,) = claim()
+    with CaptureQueriesContext(connection) as queries:
+        assert run_step(job, Lease("w1", 30)).kind == "completed"
+    assert len(queries) == 1, [q["sql"] for q in queries]
+
+
+def test_handing_off_to_the_next_step_costs_one_update():
+    Job.objects.create(name="three_steps")
+    (job,) = claim()
+    with CaptureQueriesContext(connection) as queries:
+        assert run_step(job, Lease("w1", 30), keep=True).kind == "advanced"
+    assert len(queries) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_claims_never_return_the_same_job():
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite serialises writers; concurrency is covered by the process tests")
+    Job.objects.enqueue_many([Job(name="basic") for _ in range(200)])
+    results: dict[int, list] = {}
+    barrier = threading.Barrier(4)
+
+    def claimer(index):
+        try:
+            barrier.wait(timeout=10)
+            taken = []
+            while batch := claim(limit=7, owner=f"w{index}"):
+                taken.extend(job.pk for job in batch)
+            results[index] = taken
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=claimer, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    everything = [pk for taken in results.values() for pk in taken]
+    assert len(results) == 4
+    assert len(everything) == 200 == len(set(everything))

@@ -1,0 +1,142 @@
+"""Enqueueing: validation, the creation hook, and transactions."""
+
+import pytest
+from django.db import connection, transaction
+
+from django_dbq.exceptions import DuplicateJobError, InvalidWorkspaceError, UnknownJobError
+from django_dbq.models import Job, JobState
+from tests import tasks
+
+pytestmark = pytest.mark.django_db
+
+
+def test_new_job_points_at_its_first_task():
+    job = Job.objects.create(name="three_steps")
+    assert (job.state, job.step, job.next_task) == (JobState.NEW, 0, "tests.tasks.add_one")
+    assert job.workspace == {} and job.queue_name == "default"
+
+
+def test_unknown_name_raises_and_saves_nothing():
+    with pytest.raises(UnknownJobError, match="unknown job name 'nope'.*'basic'"):
+        Job.objects.create(name="nope")
+    assert Job.objects.count() == 0
+
+
+def test_workspace_must_be_an_object():
+    with pytest.raises(InvalidWorkspaceError, match="must be a JSON object"):
+        Job.objects.create(name="basic", workspace=["a"])
+    assert Job.objects.count() == 0
+
+
+def test_schema_violation_names_the_field():
+    with pytest.raises(
+        InvalidWorkspaceError, match="invalid at count: 'x' is not of type 'integer'"
+    ):
+        Job.objects.create(name="schema", workspace={"url": "u", "count": "x"})
+    with pytest.raises(InvalidWorkspaceError, match="'url' is a required property"):
+        Job.objects.create(name="schema", workspace={})
+    assert Job.objects.count() == 0
+
+
+def test_valid_workspace_is_saved():
+    job = Job.objects.create(name="schema", workspace={"url": "https://x", "count": 2})
+    job.refresh_from_db()
+    assert job.workspace == {"url": "https://x", "count": 2}
+
+
+def test_creation_hook_runs_before_the_row_is_saved():
+    job = Job.objects.create(name="hooked")
+    assert tasks.CALLS == [("creation_hook", "hooked")]
+    job.refresh_from_db()
+    assert job.workspace == {"created_by_hook": True}
+
+
+def test_creation_hook_error_propagates_and_saves_nothing(monkeypatch):
+    def refuse(job):
+        raise RuntimeError("no")
+
+    monkeypatch.setattr(tasks, "on_create", refuse)
+    from django_dbq.registry import _import
+
+    _import.cache_clear()
+    try:
+        with pytest.raises(RuntimeError, match="no"):
+            Job.objects.create(name="hooked")
+    finally:
+        _import.cache_clear()
+    assert Job.objects.count() == 0
+
+
+def test_saving_an_existing_job_does_not_revalidate_or_rerun_hooks():
+    job = Job.objects.create(name="hooked")
+    tasks.CALLS.clear()
+    job.priority = 5
+    job.save()
+    assert tasks.CALLS == []
+
+
+def test_priority_queue_and_run_after_are_kept():
+    import datetime
+
+    from django.utils import timezone
+
+    later = timezone.now().replace(microsecond=0) + datetime.timedelta(hours=1)
+    job = Job.objects.create(name="basic", queue_name="mail", priority=7, run_after=later)
+    job.refresh_from_db()
+    assert (job.queue_name, job.priority, job.run_after) == ("mail", 7, later)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_job_created_in_a_rolled_back_transaction_vanishes():
+    with pytest.raises(RuntimeError):
+        with transaction.atomic():
+            Job.objects.create(name="basic")
+            raise RuntimeError("rollback")
+    assert Job.objects.count() == 0
+
+
+def test_unique_job_returns_or_raises_on_the_active_duplicate():
+    first = Job.objects.create(name="unique_by_user", workspace={"user": 1})
+    with pytest.raises(DuplicateJobError) as raised:
+        Job.objects.create(name="unique_by_user", workspace={"user": 1, "other": "x"})
+    assert raised.value.existing == first
+    job, created = Job.objects.get_or_enqueue(name="unique_by_user", workspace={"user": 1})
+    assert (job, created) == (first, False)
+    other, created = Job.objects.get_or_enqueue(name="unique_by_user", workspace={"user": 2})
+    assert created and other != first
+
+
+def test_unique_job_can_be_enqueued_again_once_finished():
+    from django_dbq.testing import run_job
+
+    first = run_job(Job.objects.create(name="unique_by_user", workspace={"user": 1}))
+    assert first.state == JobState.COMPLETED and first.unique_key is None
+    Job.objects.create(name="unique_by_user", workspace={"user": 1})
+
+
+def test_duplicate_inside_a_transaction_leaves_it_usable():
+    with transaction.atomic():
+        Job.objects.create(name="unique_by_user", workspace={"user": 1})
+        with pytest.raises(DuplicateJobError):
+            Job.objects.create(name="unique_by_user", workspace={"user": 1})
+        Job.objects.create(name="basic")
+    assert Job.objects.count() == 2
+
+
+def test_enqueue_many_validates_everything_first():
+    jobs = [Job(name="basic"), Job(name="schema", workspace={})]
+    with pytest.raises(InvalidWorkspaceError):
+        Job.objects.enqueue_many(jobs)
+    assert Job.objects.count() == 0
+
+
+def test_enqueue_many_inserts_ready_to_run_jobs():
+    created = Job.objects.enqueue_many([Job(name="three_steps") for _ in range(25)])
+    assert len(created) == 25
+    assert set(Job.objects.values_list("next_task", flat=True)) == {"tests.tasks.add_one"}
+
+
+def test_database_vendor_is_supported():
+    from django_dbq.claim import SUPPORTED_VENDORS
+
+    assert connection.vendor in SUPPORTED_VENDORS

@@ -1,0 +1,122 @@
+"""The JOBS setting is read into validated JobSpecs; problems carry stable check ids."""
+
+import pytest
+
+from django_dbq.exceptions import (
+    ConfigurationError,
+    InvalidWorkspaceError,
+    UndeclaredTaskError,
+    UnknownJobError,
+)
+from django_dbq.registry import Registry
+
+
+def ids(registry):
+    return sorted(p.check_id for problems in registry.problems.values() for p in problems)
+
+
+def test_short_form_is_a_list_of_task_paths():
+    spec = Registry({"import": ["app.jobs.fetch", "app.jobs.store"]}).get("import")
+    assert spec.tasks == ("app.jobs.fetch", "app.jobs.store")
+    assert spec.retries == 0 and spec.atomic is False
+
+
+def test_full_form_reads_hooks_and_options():
+    spec = Registry(
+        {
+            "import": {
+                "tasks": ["app.jobs.fetch"],
+                "failure_hook": "app.hooks.failed",
+                "retries": 3,
+                "timeout": 5,
+                "atomic": True,
+            }
+        }
+    ).get("import")
+    assert spec.failure_hook == "app.hooks.failed"
+    assert (spec.retries, spec.timeout, spec.atomic) == (3, 5, True)
+
+
+def test_jobs_must_be_a_dict():
+    assert ids(Registry(["a.b"])) == ["E001"]
+
+
+def test_unknown_keys_are_reported_with_the_allowed_ones():
+    registry = Registry({"j": {"tasks": ["a.b"], "retry": 3}})
+    (problem,) = registry.problems["j"]
+    assert problem.check_id == "E003"
+    assert "retry" in problem.message and "retries" in problem.hint
+
+
+def test_empty_task_list_is_reported():
+    assert ids(Registry({"j": []})) == ["E004"]
+    assert ids(Registry({"j": {"hooks": 1}})) == ["E003", "E004"]
+
+
+def test_task_path_must_be_dotted():
+    assert ids(Registry({"j": ["nodots"]})) == ["E005"]
+
+
+def test_invalid_json_schema_is_reported():
+    registry = Registry({"j": {"tasks": ["a.b"], "workspace_schema": {"type": "banana"}}})
+    assert ids(registry) == ["E007"]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"retries": -1}, {"retries": True}, {"timeout": 0}, {"atomic": "yes"}, {"unique": []}],
+)
+def test_invalid_options_are_reported(options):
+    assert ids(Registry({"j": {"tasks": ["a.b"], **options}})) == ["E008"]
+
+
+def test_unknown_job_error_names_the_known_jobs():
+    with pytest.raises(UnknownJobError, match="'nope'.*'a', 'b'"):
+        Registry({"a": ["x.y"], "b": ["x.y"]}).get("nope")
+
+
+def test_misconfigured_job_raises_configuration_error():
+    with pytest.raises(ConfigurationError, match="non-empty list of tasks"):
+        Registry({"j": []}).get("j")
+
+
+def test_only_declared_paths_are_resolved():
+    spec = Registry({"j": ["os.getcwd"]}).get("j")
+    assert callable(spec.resolve("os.getcwd"))
+    with pytest.raises(UndeclaredTaskError, match="does not declare 'os.system'"):
+        spec.resolve("os.system")
+
+
+def test_step_of_falls_back_to_next_task_for_rows_from_3x():
+    spec = Registry({"j": ["a.one", "a.two", "a.three"]}).get("j")
+    assert spec.step_of(1, "a.two") == 1
+    assert spec.step_of(0, "a.three") == 2
+    assert spec.step_of(0, "a.gone") is None
+
+
+def test_workspace_must_be_an_object():
+    spec = Registry({"j": ["a.b"]}).get("j")
+    with pytest.raises(InvalidWorkspaceError, match="must be a JSON object"):
+        spec.validate_workspace([1, 2])
+
+
+def test_workspace_must_be_json_serialisable():
+    spec = Registry({"j": ["a.b"]}).get("j")
+    with pytest.raises(InvalidWorkspaceError, match="not JSON-serialisable"):
+        spec.validate_workspace({"when": object()})
+
+
+def test_schema_violation_names_the_field_and_the_reason():
+    spec = Registry(
+        {
+            "j": {
+                "tasks": ["a.b"],
+                "workspace_schema": {
+                    "type": "object",
+                    "properties": {"count": {"type": "integer", "minimum": 0}},
+                },
+            }
+        }
+    ).get("j")
+    with pytest.raises(InvalidWorkspaceError, match="at count: -1 is less than the minimum of 0"):
+        spec.validate_workspace({"count": -1})
