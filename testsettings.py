@@ -3,6 +3,7 @@
 import os
 
 import dj_database_url
+import django
 
 SECRET_KEY = "django_dbq-tests-only"
 USE_TZ = True
@@ -25,6 +26,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         folder, "test_" + filename
     )
     DATABASES["default"]["OPTIONS"] = {"timeout": 30}
+    if django.VERSION >= (5, 1):
+        # What docs/deploying.md recommends for several worker processes on one SQLite file.
+        DATABASES["default"]["OPTIONS"].update(
+            transaction_mode="IMMEDIATE",
+            init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
     DATABASES["default"]["OPTIONS"] = {"charset": "utf8mb4"}
     DATABASES["default"]["TEST"]["CHARSET"] = "utf8mb4"
