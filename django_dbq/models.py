@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from django.db import models
-from django.db.models import Count, Q
+from django.db.models import Case, Count, F, Q, Value, When
 from django.utils import timezone
 
 from .conf import settings as conf
@@ -96,6 +96,83 @@ class JobQuerySet(models.QuerySet):
         rows = waiting.order_by().values("queue_name").annotate(depth=Count("pk"))
         return {row["queue_name"]: row["depth"] for row in rows}
 
+    # Operators' actions (admin, shell). Each is a guarded UPDATE, safe beside running workers.
+
+    def cancel(self) -> int:
+        """Cancel these jobs: waiting ones at once, running ones when their step ends.
+
+        A running job becomes STOPPING; its worker makes it CANCELLED when the step ends and
+        discards the step's result. Finished jobs are left alone. Returns rows changed.
+        """
+        now = timezone.now()
+        running = Q(state=JobState.PROCESSING)
+        # One statement, so a job moving between waiting and running meanwhile is still caught.
+        # ``state`` is assigned last: MySQL evaluates SET left to right, and the other CASEs
+        # must see the old state.
+        changed = self.filter(state__in=(*WAITING_STATES, JobState.PROCESSING)).update(
+            finished_at=Case(When(running, then=F("finished_at")), default=Value(now)),
+            unique_key=Case(When(running, then=F("unique_key")), default=Value(None)),
+            modified=now,
+            state=Case(
+                When(running, then=Value(JobState.STOPPING)), default=Value(JobState.CANCELLED)
+            ),
+        )
+        if changed:
+            logger.info("event=jobs_cancelled count=%s", changed)
+        return changed
+
+    def retry(self, duplicates: list[Job] | None = None) -> int:
+        """Run FAILED and CANCELLED jobs again from the step they stopped at; returns jobs retried.
+
+        Attempts, rescues, run_after, started_at and finished_at are reset; last_error and
+        traceback are kept until the step succeeds. A ``unique`` job gets its key back; one whose
+        key an active job holds is left as it is, and appended to ``duplicates`` when given.
+        """
+        from django.db import IntegrityError, transaction
+
+        from .uniqueness import unique_key_for
+
+        retryable = self.filter(state__in=(JobState.FAILED, JobState.CANCELLED))
+        values: dict[str, Any] = dict(
+            attempts=0,
+            rescues=0,
+            run_after=None,
+            started_at=None,
+            finished_at=None,
+            lease_expires_at=None,
+            modified=timezone.now(),
+            state=JobState.READY,
+        )
+        registry = get_registry()
+        unique = [spec.name for spec in registry.specs.values() if spec.unique]
+        changed = retryable.exclude(name__in=unique).update(**values)
+        for job in list(retryable.filter(name__in=unique).only("pk", "name", "workspace")):
+            key = unique_key_for(registry.get(job.name), job.workspace or {})
+            try:
+                # A savepoint per job: a collision must not spoil the caller's transaction.
+                with transaction.atomic(using=self.db):
+                    changed += (
+                        self.model.objects.using(self.db)
+                        .filter(pk=job.pk, state__in=(JobState.FAILED, JobState.CANCELLED))
+                        .update(unique_key=key, **values)
+                    )
+            except IntegrityError:
+                logger.warning("event=retry_duplicate job=%s id=%s", job.name, job.pk)
+                if duplicates is not None:
+                    duplicates.append(job)
+        if changed:
+            logger.info("event=jobs_retried count=%s", changed)
+        return changed
+
+    def run_now(self) -> int:
+        """Let waiting jobs run at once by clearing their run_after; returns jobs changed."""
+        changed = self.filter(state__in=WAITING_STATES, run_after__isnull=False).update(
+            run_after=None, modified=timezone.now()
+        )
+        if changed:
+            logger.info("event=jobs_run_now count=%s", changed)
+        return changed
+
 
 class JobManager(models.Manager.from_queryset(JobQuerySet)):  # type: ignore[misc]
     """Job.objects."""
@@ -116,7 +193,10 @@ class JobManager(models.Manager.from_queryset(JobQuerySet)):  # type: ignore[mis
         for job in jobs:
             job.prepare_for_enqueue()
         with transaction.atomic(using=self.db):
-            return self.bulk_create(jobs, batch_size=batch_size)
+            created = self.bulk_create(jobs, batch_size=batch_size)
+        for job in created:
+            job._enqueued()
+        return created
 
 
 class Job(models.Model):
@@ -207,6 +287,7 @@ class Job(models.Model):
         self.prepare_for_enqueue()
         if self.unique_key is None:
             super().save(*args, **kwargs)
+            self._enqueued()
             return
         from django.db import IntegrityError, router, transaction
 
@@ -231,6 +312,25 @@ class Job(models.Model):
                 f"{existing.state.lower()}: {existing.pk}",
                 existing=existing,
             ) from None
+        self._enqueued()
+
+    def _enqueued(self) -> None:
+        logger.info(
+            "event=job_enqueued job=%s id=%s queue=%s priority=%s",
+            self.name,
+            self.pk,
+            self.queue_name,
+            self.priority,
+        )
+        from . import signals
+
+        signals.job_enqueued.send(sender=Job, job=self)
+
+    def cancel(self) -> int:
+        """Cancel this job (see JobQuerySet.cancel) and reload its state; returns rows changed."""
+        changed = type(self).objects.using(self._state.db).filter(pk=self.pk).cancel()
+        self.refresh_from_db(fields=["state", "finished_at", "unique_key", "modified"])
+        return changed
 
     @staticmethod
     def get_queue_depths(*, exclude_future_jobs: bool = False) -> dict[str, int]:
