@@ -1,5 +1,6 @@
 """Settings for django_dbq's own test suite. DATABASE_URL selects the database (default SQLite)."""
 
+import importlib.util
 import os
 
 import dj_database_url
@@ -94,6 +95,18 @@ JOBS = {
         "tasks": ["tests.tasks.mark_step_a", "tests.tasks.mark_step_b", "tests.tasks.mark_step_c"],
     },
 }
+
+# Django's tasks framework (django.tasks on Django >= 6.0, else the django-tasks backport) runs
+# on django_dbq's backend; tests/db/test_backends.py skips when neither is installed.
+TASKS = {
+    "default": {
+        "BACKEND": "django_dbq.backends.DatabaseBackend",
+        "QUEUES": ["default", "emails"],
+    }
+}
+if django.VERSION < (6, 0) and importlib.util.find_spec("django_tasks"):
+    # The backport's app registers its system checks (and so our backend's check()).
+    INSTALLED_APPS.append("django_tasks")
 
 LOGGING = {
     "version": 1,

@@ -62,7 +62,8 @@ def run_step(job: Job, lease: Lease, keep: bool = False) -> StepOutcome:
     to this worker, so the caller can run the next step without claiming it again.
     """
     try:
-        spec = job.spec
+        # A job's workspace may carry its own retries and timeout (Django tasks do).
+        spec = job.spec.for_workspace(job.workspace)
         index = _step_index(job, spec)
         task = spec.resolve(spec.tasks[index])
     except Exception as error:
@@ -167,6 +168,7 @@ def _record_success(job: Job, spec: JobSpec, index: int, lease: Lease, keep: boo
             step=following,
             next_task=spec.tasks[following],
             workspace=job.workspace,
+            result=job.result,
             attempts=1 if keep else 0,
             run_after=None,
             last_error="",
@@ -184,6 +186,7 @@ def _record_success(job: Job, spec: JobSpec, index: int, lease: Lease, keep: boo
             step=following,
             next_task="",
             workspace=job.workspace,
+            result=job.result,
             attempts=0,
             run_after=None,
             lease_expires_at=None,

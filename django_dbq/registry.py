@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +29,14 @@ OPTION_KEYS = (
     "schedules",
 )
 ALLOWED_KEYS = ("tasks", *HOOK_KEYS, *OPTION_KEYS)
+# Options a job's own workspace may set, for specs that allow it (see JobSpec.for_workspace).
+PER_JOB_OPTION_KEYS = ("retries", "retry_backoff", "retry_backoff_max", "timeout")
+
+# Jobs enqueued through Django's tasks framework (django_dbq.backends.DatabaseBackend) carry this
+# reserved name. It needs no entry in JOBS: its one step is a runner that runs the Django task its
+# workspace names, after checking that it really is one.
+DJANGO_TASK_JOB = "django_dbq.tasks"
+DJANGO_TASK_RUNNER = "django_dbq.tasks_backend.runner.run_task"
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,9 @@ class JobSpec:
     atomic: bool = False
     unique: bool | tuple[str, ...] = False
     schedules: tuple[Any, ...] = field(default=())
+    # Whether a job's workspace may set its own PER_JOB_OPTION_KEYS under "options": a Django
+    # task's retries and timeout belong to the task, and all tasks share one job name.
+    options_from_workspace: bool = False
 
     @property
     def hooks(self) -> dict[str, str]:
@@ -77,6 +90,19 @@ class JobSpec:
         if next_task in self.tasks:
             return self.tasks.index(next_task)
         return None
+
+    def for_workspace(self, workspace: Any) -> JobSpec:
+        """This spec with the options a job's workspace sets, where the spec allows that."""
+        if not self.options_from_workspace or not isinstance(workspace, Mapping):
+            return self
+        options = workspace.get("options") or {}
+        problems = per_job_option_problems(options)
+        if problems:
+            raise InvalidWorkspaceError(
+                f"workspace options of job {self.name!r} are invalid: " + "; ".join(problems)
+            )
+        values = {key: value for key, value in options.items() if value is not None}
+        return dataclasses.replace(self, **values) if values else self
 
     def resolve(self, path: str) -> Callable[..., Any]:
         """Import one of this job's declared paths; never anything else."""
@@ -124,6 +150,33 @@ class JobSpec:
         return cls(self.workspace_schema, format_checker=cls.FORMAT_CHECKER)
 
 
+DJANGO_TASK_SPEC = JobSpec(
+    name=DJANGO_TASK_JOB, tasks=(DJANGO_TASK_RUNNER,), options_from_workspace=True
+)
+
+
+def per_job_option_problems(options: Any) -> list[str]:
+    """What is wrong with a dict of PER_JOB_OPTION_KEYS; empty when nothing is (None = default)."""
+    if not isinstance(options, Mapping):
+        return [f"options must be a dict, not {type(options).__name__}"]
+    problems = []
+    for key, value in options.items():
+        if key not in PER_JOB_OPTION_KEYS:
+            problems.append(f"unknown option {key!r} (allowed: {', '.join(PER_JOB_OPTION_KEYS)})")
+        elif value is None:
+            continue
+        elif key == "retries":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                problems.append(f"'retries' must be an integer >= 0, not {value!r}")
+        elif (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not 0 < value < math.inf
+        ):
+            problems.append(f"{key!r} must be a number of seconds > 0, not {value!r}")
+    return problems
+
+
 @functools.lru_cache(maxsize=1024)
 def _import(path: str) -> Callable[..., Any]:
     return import_string(path)
@@ -149,6 +202,8 @@ class Registry:
 
     def get(self, name: str) -> JobSpec:
         """The spec of a declared job; raises UnknownJobError naming the known jobs."""
+        if name == DJANGO_TASK_JOB:
+            return DJANGO_TASK_SPEC
         try:
             return self.specs[name]
         except (KeyError, TypeError):
@@ -177,6 +232,14 @@ class Registry:
                 str(name),
                 "E002",
                 f"JOBS key {name!r} must be a non-empty string of at most 100 characters.",
+            )
+            return None
+        if name == DJANGO_TASK_JOB:
+            self._problem(
+                name,
+                "E002",
+                f"JOBS key {name!r} is reserved for tasks of Django's tasks framework.",
+                "Choose another job name.",
             )
             return None
         if isinstance(entry, (list, tuple)):
