@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import Error, connections, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from . import signals
@@ -58,6 +59,8 @@ class Lease:
 def run_step(job: Job, lease: Lease, keep: bool = False) -> StepOutcome:
     """Run the job's next step and record its outcome; never raises for errors in user code.
 
+    Database errors that leave the connection unusable are raised, for the worker to handle.
+
     With ``keep``, a succeeded step that has a successor leaves the job PROCESSING and leased
     to this worker, so the caller can run the next step without claiming it again.
     """
@@ -83,6 +86,9 @@ def run_step(job: Job, lease: Lease, keep: bool = False) -> StepOutcome:
         job.attempts,
     )
     atomic = transaction.atomic if spec.atomic else contextlib.nullcontext
+    database = connections[router.db_for_write(Job)]
+    database.ensure_connection()
+    connection_before = database.connection
     failure: Exception | None = None
     try:
         with atomic():
@@ -100,6 +106,16 @@ def run_step(job: Job, lease: Lease, keep: bool = False) -> StepOutcome:
     except LeaseLost as lost:
         logger.warning("event=lease_lost job=%s id=%s detail=%s", job.name, job.pk, lost)
         outcome = StepOutcome(LOST)
+    if failure is not None and _connection_lost(failure, database, connection_before):
+        # The database failed, not the step: record nothing and run no failure hook. The
+        # worker drops its leases on database errors, so the step is rescued and runs again.
+        logger.warning(
+            "event=step_interrupted job=%s id=%s reason=connection_lost error=%r",
+            job.name,
+            job.pk,
+            failure,
+        )
+        raise failure
     if failure is not None:
         logger.error(
             "event=step_failed job=%s id=%s step=%s error=%r",
@@ -116,6 +132,18 @@ def run_step(job: Job, lease: Lease, keep: bool = False) -> StepOutcome:
         outcome = _record_failure(job, spec, failure, retry=retry)
     signals.step_finished.send(sender=Job, job=job, step=index, outcome=outcome.kind)
     return outcome
+
+
+def _connection_lost(error: Exception, database: BaseDatabaseWrapper, before: Any) -> bool:
+    """Whether a step's database error came with the loss of the connection jobs are written on.
+
+    ``before`` is the DB-API connection the step started on. When an atomic step's rollback
+    fails on a dead connection, Django closes it and at once opens a new one: without this check
+    the failure would be recorded on that fresh connection as if the step itself had failed.
+    """
+    if not isinstance(error, Error):
+        return False
+    return database.connection is not before or not database.is_usable()
 
 
 class _StepRaised(Exception):
