@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 
-from ..conf import settings as conf
 from ..models import ACTIVE_STATES, WAITING_STATES, Job, JobState
-from ..registry import get_registry
+from .actions import cancel_jobs, delete_jobs, retry_jobs, run_now
+from .forms import EDITABLE_FIELDS, JobForm, spec_of
 from .listing import (
-    COUNT_LIMIT,
-    AtLeast,
     CappedCountPaginator,
     QueueFilter,
     RegistryNameFilter,
@@ -36,7 +31,6 @@ logger = logging.getLogger(__name__)
 
 # States in which no worker holds the job, so a form may change it without racing one.
 EDITABLE_STATES = (JobState.NEW, JobState.READY, JobState.FAILED, JobState.CANCELLED)
-EDITABLE_FIELDS = ("queue_name", "priority", "run_after", "workspace")
 # Columns the list never loads: they can be large, and the detail page shows them.
 HEAVY_FIELDS = ("workspace", "traceback", "result", "last_error")
 
@@ -49,45 +43,6 @@ STATE_COLOURS = {
     JobState.FAILED: "#ba2121",
     JobState.CANCELLED: "#666",
 }
-
-
-class PrettyJSONField(forms.JSONField):
-    """A JSON form field that shows its value indented, for editing by hand."""
-
-    def prepare_value(self, value: Any) -> Any:
-        if isinstance(value, forms.fields.InvalidJSONInput):
-            return value
-        return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
-
-
-class JobForm(forms.ModelForm):
-    """Edits a job no worker holds; the workspace must satisfy the job's schema."""
-
-    # The row's ``modified`` when the form was shown: the save is refused if it changed since.
-    seen_modified = forms.CharField(widget=forms.HiddenInput, required=False)
-
-    class Meta:
-        model = Job
-        fields = EDITABLE_FIELDS
-        field_classes = {"workspace": PrettyJSONField}
-        widgets = {"workspace": forms.Textarea(attrs={"rows": 12, "cols": 80})}
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if self.instance.modified is not None:
-            self.initial["seen_modified"] = self.instance.modified.isoformat()
-
-    def clean_workspace(self) -> Any:
-        workspace = self.cleaned_data.get("workspace")
-        spec = get_registry().specs.get(self.instance.name)
-        if spec is not None:
-            from ..exceptions import InvalidWorkspaceError
-
-            try:
-                spec.validate_workspace(workspace)
-            except InvalidWorkspaceError as error:
-                raise forms.ValidationError(str(error)) from None
-        return workspace
 
 
 class JobAdmin(admin.ModelAdmin):
@@ -119,7 +74,7 @@ class JobAdmin(admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     list_per_page = 100
-    actions = ("retry_jobs", "cancel_jobs", "run_now", "delete_jobs")
+    actions = (retry_jobs, cancel_jobs, run_now, delete_jobs)
     fieldsets = (
         (
             None,
@@ -213,7 +168,7 @@ class JobAdmin(admin.ModelAdmin):
     @admin.display(description="step")
     def step_progress(self, job: Job) -> str:
         """ "k of n": the step running, next or failed; "n of n" once completed."""
-        spec = get_registry().specs.get(job.name)
+        spec = spec_of(job.name)
         if spec is None:
             return f"{job.step + 1} of ?"
         total = len(spec.tasks)
@@ -295,7 +250,7 @@ class JobAdmin(admin.ModelAdmin):
         request._dbq_not_saved = False  # type: ignore[attr-defined]
         if not values:
             return
-        spec = get_registry().specs.get(obj.name)
+        spec = spec_of(obj.name)
         if "workspace" in values and spec and spec.unique and obj.state in WAITING_STATES:
             from ..uniqueness import unique_key_for
 
@@ -338,81 +293,3 @@ class JobAdmin(admin.ModelAdmin):
         # Replaced by delete_jobs, which neither lists nor loads every selected row.
         actions.pop("delete_selected", None)
         return actions
-
-    @admin.action(
-        description="Retry selected jobs from the step they stopped at", permissions=["change"]
-    )
-    def retry_jobs(self, request: HttpRequest, queryset: QuerySet) -> None:
-        duplicates: list[Job] = []
-        retried = queryset.order_by().retry(duplicates)
-        self._log_action(request, "retry", retried)
-        self.message_user(
-            request, f"Retried {retried} job(s); only FAILED and CANCELLED jobs are retried."
-        )
-        if duplicates:
-            ids = ", ".join(str(job.pk) for job in duplicates[:10])
-            more = f" and {len(duplicates) - 10} more" if len(duplicates) > 10 else ""
-            self.message_user(
-                request,
-                f"{len(duplicates)} unique job(s) were not retried because an active job with "
-                f"the same key is waiting or running: {ids}{more}.",
-                messages.WARNING,
-            )
-
-    @admin.action(description="Cancel selected jobs", permissions=["change"])
-    def cancel_jobs(self, request: HttpRequest, queryset: QuerySet) -> None:
-        cancelled = queryset.order_by().cancel()
-        self._log_action(request, "cancel", cancelled)
-        self.message_user(
-            request,
-            f"Cancelled {cancelled} job(s). A running job is STOPPING until its current step "
-            "ends, then CANCELLED; finished jobs are left as they are.",
-        )
-
-    @admin.action(description="Run selected jobs now (clear run after)", permissions=["change"])
-    def run_now(self, request: HttpRequest, queryset: QuerySet) -> None:
-        changed = queryset.order_by().run_now()
-        self._log_action(request, "run_now", changed)
-        self.message_user(
-            request, f"{changed} waiting job(s) will run as soon as a worker is free."
-        )
-
-    @admin.action(description="Delete selected jobs", permissions=["delete"])
-    def delete_jobs(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        """Delete after a confirmation page; in batches, without loading the rows."""
-        if request.POST.get("post") == "yes":
-            deleted = delete_in_batches(queryset)
-            self._log_action(request, "delete", deleted)
-            self.message_user(request, f"Deleted {deleted} job(s).")
-            return None
-        counted = queryset.order_by()[: COUNT_LIMIT + 1].count()
-        select_across = request.POST.get("select_across") == "1"
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Delete jobs?",
-            "opts": self.model._meta,
-            "count": AtLeast(counted) if counted > COUNT_LIMIT else counted,
-            "running": queryset.order_by().filter(state__in=ACTIVE_STATES).exists(),
-            "select_across": select_across,
-            "selected": [] if select_across else request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "media": self.media,
-        }
-        return TemplateResponse(
-            request, "admin/django_dbq/job/delete_jobs_confirmation.html", context
-        )
-
-    def _log_action(self, request: HttpRequest, action: str, count: int) -> None:
-        logger.info("event=admin_action action=%s count=%s user=%s", action, count, request.user)
-
-
-def delete_in_batches(queryset: QuerySet) -> int:
-    """Delete the rows of a queryset DBQ_DELETE_BATCH_SIZE at a time; returns how many."""
-    queryset = queryset.order_by()
-    deleted = 0
-    while True:
-        ids = list(queryset.values_list("pk", flat=True)[: conf.DBQ_DELETE_BATCH_SIZE])
-        if not ids:
-            return deleted
-        count, _ = Job.objects.filter(pk__in=ids).delete()
-        deleted += count

@@ -45,9 +45,10 @@ class RegistryNameFilter(admin.SimpleListFilter):
     parameter_name = "name"
 
     def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, str]]:
-        from ..registry import get_registry
+        from ..registry import DJANGO_TASK_JOB, get_registry
 
-        names = get_registry().names()
+        # Jobs of Django's tasks framework share one reserved name that JOBS does not list.
+        names = [*get_registry().names(), DJANGO_TASK_JOB]
         # A name no longer in JOBS can still be filtered on by URL; show it while selected.
         if self.value() and self.value() not in names:
             names.append(self.value())

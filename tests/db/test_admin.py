@@ -69,6 +69,13 @@ def test_completed_job_shows_all_steps_done_and_its_duration(admin_client):
     assert re.search(r"\d\.\d\ds", page)
 
 
+def test_a_job_whose_name_left_jobs_is_still_listed_and_shown(admin_client):
+    job = Job.objects.create(name="basic")
+    Job.objects.filter(pk=job.pk).update(name="removed_since")
+    assert "1 of ?" in admin_client.get(CHANGELIST).content.decode()
+    assert admin_client.get(change_url(job)).status_code == 200
+
+
 def test_list_never_counts_the_whole_table(admin_client):
     for _ in range(3):
         Job.objects.create(name="basic")
