@@ -208,6 +208,8 @@ class Worker:
             modified=timezone.now(),
         )
         self.held.difference_update(ids)
+        if released:
+            logger.info("event=jobs_released worker=%s count=%s", self.worker_id, released)
         return released
 
     def _batch_limit(self) -> int:
