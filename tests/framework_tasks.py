@@ -53,17 +53,23 @@ def attempt_report(context, succeed_on=1):
     }
 
 
-# Django 6.1 and the django-tasks backport pass these options on to DatabaseTask.
-@task(takes_context=True, retries=2, retry_backoff=0.01)
-def flaky(context, succeed_on):
+# django_dbq's options, set with .using() (Django 6.1 and the backport also take them in @task).
+@task(takes_context=True)
+def _flaky(context, succeed_on):
     if context.attempt < succeed_on:
         raise RuntimeError(f"attempt {context.attempt} failed")
     return context.attempt
 
 
-@task(timeout=0.2)
-def sleep(seconds):
+flaky = _flaky.using(retries=2, retry_backoff=0.01)
+
+
+@task
+def _sleep(seconds):
     time.sleep(seconds)
+
+
+sleep = _sleep.using(timeout=0.2)
 
 
 @task

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from django.apps import apps
+from django.core import checks
 from django.utils.dateparse import parse_datetime
 
 from ..registry import DJANGO_TASK_JOB, PER_JOB_OPTION_KEYS, per_job_option_problems
@@ -150,6 +151,19 @@ class DatabaseBackend(BaseTaskBackend):
         inside = any(path.startswith(module + ".") for module in self.task_modules)
         return inside or apps.get_containing_app_config(path) is not None
 
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        """System checks: the Job table this backend writes to must be installed (E020)."""
+        if apps.is_installed("django_dbq"):
+            return []
+        return [
+            checks.Error(
+                f"TASKS[{self.alias!r}] uses django_dbq.backends.DatabaseBackend, which stores "
+                "tasks as django_dbq jobs, but django_dbq is not in INSTALLED_APPS.",
+                hint="Add 'django_dbq' to INSTALLED_APPS and run migrate.",
+                id="django_dbq.E020",
+            )
+        ]
+
     # -- the contract ------------------------------------------------------------------------
 
     def enqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:
@@ -206,7 +220,7 @@ class DatabaseBackend(BaseTaskBackend):
     def task_for_job(self, job: Any) -> DatabaseTask:
         """The task a job row names, as enqueued; raises InvalidTask if it is not a known task."""
         workspace = job.workspace
-        found = self.resolve(workspace["task"])
+        found = self.resolve(workspace.get("task"))
         run_after = workspace.get("run_after")
         return self.task_class(
             func=found.func,

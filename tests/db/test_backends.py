@@ -264,7 +264,7 @@ def test_the_context_attempt_counts_every_attempt():
     assert [error.exception_class_path for error in result.errors] == ["builtins.RuntimeError"]
 
 
-def test_decorator_options_become_the_jobs_retries():
+def test_task_options_become_the_jobs_retries():
     result = tasks.flaky.enqueue(succeed_on=3)
     assert job_of(result).workspace["options"] == {"retries": 2, "retry_backoff": 0.01}
     run(result)

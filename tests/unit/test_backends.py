@@ -65,7 +65,27 @@ def test_the_decorator_makes_database_tasks():
     assert isinstance(tasks.add, DatabaseTask)
 
 
+@pytest.mark.skipif(django.VERSION[:2] == (6, 0), reason="Django 6.0's @task takes no options")
+def test_the_decorator_passes_django_dbq_options_on():
+    task = compat.task_backends["default"].task_class  # what @task instantiates
+    if django.VERSION >= (6, 0):
+        from django.tasks import task as decorator
+    else:
+        from django_tasks import task as decorator
+
+    made = decorator(retries=2, timeout=5)(function_in("tests.framework_tasks"))
+    assert type(made) is task
+    assert made.options == {"retries": 2, "timeout": 5}
+
+
 # -- backend configuration ---------------------------------------------------------------------
+
+
+def test_the_backend_checks_that_django_dbq_is_installed():
+    assert make_backend().check() == []
+    with override_settings(INSTALLED_APPS=["django.contrib.contenttypes"]):
+        [error] = make_backend().check()
+    assert error.id == "django_dbq.E020"
 
 
 def test_options_set_defaults_for_every_task():
