@@ -1,0 +1,36 @@
+"""Settings for benchmarking django_dbq from this working tree."""
+
+import os
+
+from benchlib.dbsettings import base_settings
+
+globals().update(base_settings())
+
+INSTALLED_APPS = ["django_dbq", "dbq_project"]
+
+JOBS = {
+    "noop": ["dbq_project.tasks.noop"],
+    "pipeline": [
+        "dbq_project.tasks.step_one",
+        "dbq_project.tasks.step_two",
+        "dbq_project.tasks.step_three",
+    ],
+    "probe": ["dbq_project.tasks.probe"],
+    # Bulk enqueue with everything enqueue does: a workspace schema and a creation hook.
+    "validated": {
+        "tasks": ["dbq_project.tasks.noop"],
+        "workspace_schema": {
+            "type": "object",
+            "properties": {"n": {"type": "integer", "minimum": 0}},
+            "required": ["n"],
+        },
+        "creation_hook": "dbq_project.tasks.on_create",
+    },
+}
+
+# Tuning knobs can be tried without editing this file, e.g. BENCH_DBQ_CLAIM_BATCH_SIZE=50.
+for _knob in ("DBQ_CLAIM_BATCH_SIZE", "DBQ_POLL_INTERVAL", "DBQ_LEASE_SECONDS"):
+    if os.environ.get("BENCH_" + _knob):
+        globals()[_knob] = float(os.environ["BENCH_" + _knob])
+        if _knob == "DBQ_CLAIM_BATCH_SIZE":
+            globals()[_knob] = int(globals()[_knob])

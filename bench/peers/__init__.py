@@ -1,0 +1,1 @@
+"""Adapters for the peers: other Django database queues, each run in its own virtual env."""

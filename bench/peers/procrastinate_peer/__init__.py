@@ -1,0 +1,1 @@
+"""procrastinate with its Django integration (PostgreSQL only)."""
