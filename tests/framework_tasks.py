@@ -77,6 +77,13 @@ def return_a_set():
     return {1, 2}
 
 
+def _kept_plain():
+    return "the worker would find this function, not the task made from it"
+
+
+renamed = task(_kept_plain)
+
+
 def plain_function():
     """Not a task: a job row naming it must not run it."""
     CALLS.append(("plain_function",))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 import uuid
 from typing import Any
 
@@ -171,6 +172,7 @@ class DatabaseBackend(BaseTaskBackend):
         from ..models import Job
 
         self.validate_task(task)
+        self._check_findable(task)
         args = to_json(list(args), f"arguments of task {task.module_path!r}")
         kwargs = to_json(dict(kwargs), f"keyword arguments of task {task.module_path!r}")
         options = {**self.defaults, **getattr(task, "options", {})}
@@ -214,6 +216,17 @@ class DatabaseBackend(BaseTaskBackend):
         if job.workspace.get("backend") != self.alias:
             raise TaskResultDoesNotExist(result_id)
         return result_from_job(job, self.task_for_job(job))
+
+    def _check_findable(self, task: Task) -> None:
+        """Raise InvalidTask unless the worker will find this task at its path (see resolve)."""
+        module = sys.modules.get(task.func.__module__)
+        found = getattr(module, task.func.__name__, None)
+        if not isinstance(found, Task) or found.func is not task.func:
+            raise InvalidTask(
+                f"Task {task.module_path!r} cannot be found by the worker: that name must be the "
+                "task itself. Decorate the function with @task where it is defined, keeping "
+                "its name."
+            )
 
     # -- rebuilding a task from its row --------------------------------------------------------
 

@@ -58,10 +58,11 @@ def run(result) -> None:
 def received():
     """Framework signals sent during the test: (signal name, status, exception being handled)."""
     sent = []
+    senders = set()
 
     def receiver(signal_name):
         def receive(sender, task_result, **kwargs):
-            assert sender is DatabaseBackend
+            senders.add(sender)
             sent.append((signal_name, task_result.status, sys.exc_info()[1]))
 
         return receive
@@ -79,6 +80,8 @@ def received():
     yield sent
     for signal, receive in receivers.items():
         signal.disconnect(receive)
+    # Checked here: an assertion inside a receiver would be caught by send_robust.
+    assert senders <= {DatabaseBackend}
 
 
 # -- enqueue -----------------------------------------------------------------------------------
@@ -137,6 +140,12 @@ def test_run_after_defers_the_task_until_then():
     assert drain() == 0
     assert result.task.run_after == later
     assert tasks.add.get_result(result.id).task.run_after == later
+
+
+def test_a_task_the_worker_could_not_find_by_its_path_is_rejected():
+    with pytest.raises(InvalidTask, match="'tests.framework_tasks._kept_plain' cannot be found"):
+        tasks.renamed.enqueue()
+    assert not Job.objects.exists()
 
 
 def test_a_queue_not_in_queues_is_rejected():
