@@ -463,11 +463,18 @@ def test_a_row_naming_an_unconfigured_backend_fails_clearly():
 
 
 @pytest.mark.process
-def test_manage_py_worker_runs_an_enqueued_task(manage):
-    result = tasks.add.enqueue(20, 22)
+def test_manage_py_worker_runs_sync_async_and_context_tasks(manage):
+    results = [
+        tasks.add.enqueue(20, 22),
+        tasks.async_double.enqueue(21),
+        tasks.attempt_report.enqueue(),
+    ]
     worker = manage("worker", "--burst", "--poll-interval", "0.05")
     _, stderr = worker.communicate(timeout=60)
     assert worker.returncode == 0, stderr
-    result.refresh()
-    assert (result.status, result.return_value) == (TaskResultStatus.SUCCESSFUL, 42)
-    assert result.worker_ids[0].count(":") == 2  # host:pid:random
+    for result in results:
+        result.refresh()
+    assert [result.status for result in results] == [TaskResultStatus.SUCCESSFUL] * 3
+    assert [result.return_value for result in results[:2]] == [42, 42]
+    assert results[2].return_value["attempt"] == 1
+    assert results[0].worker_ids[0].count(":") == 2  # host:pid:random, not the test's owner
