@@ -94,7 +94,10 @@ JOBS = {
     "process_pipeline": {
         "tasks": ["tests.tasks.mark_step_a", "tests.tasks.mark_step_b", "tests.tasks.mark_step_c"],
     },
+    "process_slow": {"tasks": ["tests.tasks.slow_mark_step_a", "tests.tasks.mark_step_b"]},
 }
+# The shutdown process tests give their workers a short lease, to see rescues within seconds.
+DBQ_LEASE_SECONDS = float(os.environ.get("DBQ_LEASE_SECONDS", 30))
 
 # Django's tasks framework (django.tasks on Django >= 6.0, else the django-tasks backport) runs
 # on django_dbq's backend; tests/db/test_backends.py skips when neither is installed.

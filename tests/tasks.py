@@ -75,3 +75,13 @@ def mark_step_b(job):
 
 def mark_step_c(job):
     _mark(job, "c")
+
+
+def slow_mark_step_a(job):
+    """Records that it started, sleeps workspace['seconds'] unless rescued, then marks "a"."""
+    from tests.models import StepRun
+
+    StepRun.objects.create(job_id=job.pk, step="started")
+    if not job.rescues:
+        time.sleep(job.workspace.get("seconds", 5))
+    _mark(job, "a")
