@@ -55,5 +55,9 @@ class StepTimeout(StepError):
     """The step ran longer than the job's timeout."""
 
 
+class ClaimError(DbqError):
+    """A claim selected jobs but could not lease them; nothing was handed out."""
+
+
 class LeaseLost(DbqError):
     """This worker's lease on a job expired and another worker may own it now."""

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 
+from ..exceptions import ClaimError
 from .base import Claimer
 
 
@@ -27,7 +28,7 @@ class SelectForUpdateClaimer(Claimer):
             )
             if not jobs:
                 return []
-            Job.objects.using(alias).filter(pk__in=[job.pk for job in jobs]).update(
+            updated = Job.objects.using(alias).filter(pk__in=[job.pk for job in jobs]).update(
                 state=JobState.PROCESSING,
                 lease_owner=owner,
                 lease_expires_at=lease_until,
@@ -35,6 +36,12 @@ class SelectForUpdateClaimer(Claimer):
                 modified=now,
                 started_at=Coalesce("started_at", Value(now)),
             )
+            if updated != len(jobs):
+                # Never hand out jobs that were not leased: that would run them unguarded.
+                raise ClaimError(
+                    f"claimed {len(jobs)} jobs but could lease only {updated}; the job table's "
+                    "id column does not match what Django writes (run manage.py migrate)"
+                )
         for job in jobs:
             job.state = JobState.PROCESSING
             job.lease_owner = owner

@@ -44,6 +44,23 @@ def remove_notify_triggers(apps, schema_editor):
     schema_editor.execute("DROP FUNCTION IF EXISTS django_dbq_notify()")
 
 
+def use_native_uuid_on_mariadb(apps, schema_editor):
+    """Django 5.0+ reads and writes UUIDs natively on MariaDB 10.7+, but tables created by
+    older Django (django-db-queue 3.x) store them as char(32): convert the column, or no
+    UPDATE by id would ever match."""
+    connection = schema_editor.connection
+    if connection.vendor != "mysql" or not connection.features.has_native_uuid_field:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT data_type FROM information_schema.columns WHERE table_schema = DATABASE()"
+            " AND table_name = 'django_dbq_job' AND column_name = 'id'"
+        )
+        (data_type,) = cursor.fetchone()
+    if data_type.lower() == "char":
+        schema_editor.execute("ALTER TABLE django_dbq_job MODIFY id uuid NOT NULL")
+
+
 def carry_over_3x_states(apps, schema_editor):
     Job = apps.get_model("django_dbq", "Job")
     Job.objects.filter(state="COMPLETE").update(state="COMPLETED")
@@ -168,6 +185,7 @@ class Migration(migrations.Migration):
             model_name='job',
             constraint=models.UniqueConstraint(fields=('name', 'unique_key'), name='dbq_job_unique_active'),
         ),
+        migrations.RunPython(use_native_uuid_on_mariadb, migrations.RunPython.noop, atomic=False),
         migrations.RunPython(carry_over_3x_states, restore_3x_states),
         migrations.RunPython(add_notify_triggers, remove_notify_triggers),
     ]

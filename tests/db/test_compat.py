@@ -1,0 +1,76 @@
+"""Code written for django-db-queue 3.3 keeps working."""
+
+import datetime
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from django_dbq.models import Job
+
+pytestmark = pytest.mark.django_db
+
+
+def test_complete_is_an_alias_of_completed():
+    assert Job.STATES.COMPLETE == Job.STATES.COMPLETED == "COMPLETED"
+    assert Job.STATES.STOPPING == "STOPPING"
+    assert [s.value for s in Job.STATES][:4] == ["NEW", "READY", "PROCESSING", "STOPPING"]
+
+
+def test_dict_form_with_the_four_hooks_is_accepted(settings):
+    settings.JOBS = {
+        "legacy": {
+            "tasks": ["tests.tasks.record"],
+            "creation_hook": "tests.tasks.on_create",
+            "pre_task_hook": "tests.tasks.pre_hook",
+            "post_task_hook": "tests.tasks.post_hook",
+            "failure_hook": "tests.tasks.on_failure",
+        }
+    }
+    Job.objects.create(name="legacy")
+    from django_dbq.management.commands.worker import Worker
+
+    Worker("default", 1)._process_job()
+    assert Job.objects.get().state == Job.STATES.COMPLETE
+
+
+def test_worker_class_lives_where_3x_put_it():
+    from django_dbq.management.commands.worker import Worker
+    from django_dbq.worker import Worker as Engine
+
+    assert Worker is Engine
+    worker = Worker("default", 1)
+    assert (worker.queue_name, worker.rate_limit_in_seconds, worker.alive) == ("default", 1, True)
+
+
+def test_process_job_runs_one_step_per_call():
+    job = Job.objects.create(name="three_steps")
+    from django_dbq.management.commands.worker import Worker
+
+    worker = Worker("default", 0)
+    for expected in (1, 2, 3):
+        worker._process_job()
+        job.refresh_from_db()
+        assert job.step == expected
+    assert job.state == Job.STATES.COMPLETED
+
+
+def test_to_process_and_get_ready_or_none():
+    job = Job.objects.create(name="basic")
+    Job.objects.create(name="basic", run_after=timezone.now() + datetime.timedelta(hours=1))
+    with transaction.atomic():
+        assert list(Job.objects.to_process("default")) == [job]
+        assert Job.objects.get_ready_or_none("default") == job
+        assert Job.objects.get_ready_or_none("other") is None
+
+
+def test_delete_old_and_get_queue_depths():
+    job = Job.objects.create(name="basic")
+    Job.objects.filter(pk=job.pk).update(
+        state=Job.STATES.COMPLETE, created=timezone.now() - datetime.timedelta(hours=25)
+    )
+    Job.objects.create(name="basic")
+    assert Job.get_queue_depths() == {"default": 1}
+    assert Job.get_queue_depths(exclude_future_jobs=True) == {"default": 1}
+    Job.objects.delete_old()
+    assert Job.objects.count() == 1
