@@ -117,15 +117,19 @@ def run_step(job: Job, lease: Lease, keep: bool = False) -> StepOutcome:
         )
         raise failure
     if failure is not None:
-        logger.error(
-            "event=step_failed job=%s id=%s step=%s error=%r",
+        retry = job.attempts <= spec.retries
+        # A failure that will be retried is routine; the last one is an error, with traceback.
+        logger.log(
+            logging.WARNING if retry else logging.ERROR,
+            "event=step_failed job=%s id=%s step=%s attempt=%s retry=%s error=%r",
             job.name,
             job.pk,
             index + 1,
+            job.attempts,
+            retry,
             failure,
-            exc_info=failure,
+            exc_info=None if retry else failure,
         )
-        retry = job.attempts <= spec.retries
         if not retry:
             _run_failure_hook(spec, job, failure)
         _run_post_hook(spec, job)
