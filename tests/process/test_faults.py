@@ -51,11 +51,6 @@ def close_connections() -> None:
 @pytest.mark.process
 @pytest.mark.django_db(transaction=True)
 def test_fault_injection_run_keeps_every_promise(tmp_path: Path):
-    if connection.vendor == "sqlite":
-        pytest.skip(
-            "SQLite has no connections to kill and serialises writers: the run passes there, "
-            "but takes minutes on a shared CI machine; CI runs it on PostgreSQL and MariaDB"
-        )
     command = [
         sys.executable,
         str(SCRIPT),
@@ -106,11 +101,11 @@ def test_fault_injection_run_keeps_every_promise(tmp_path: Path):
     assert count("jobs not COMPLETED") == 0
     assert count("steps committed other than once") == 0
     assert count("interrupted by no fault") == 0
-    # The faults did happen: workers were killed, and so were connections.
+    # The faults did happen: workers were killed, and so were connections (SQLite has none).
     faults = re.search(r"faults +(\d+) workers SIGKILLed.*?, (\d+) connection kills", output)
     assert faults, output
     assert int(faults.group(1)) >= 3
-    assert int(faults.group(2)) >= 1
+    assert int(faults.group(2)) >= (0 if connection.vendor == "sqlite" else 1)
 
 
 # The checks themselves, on made-up runs: each broken promise is caught.
