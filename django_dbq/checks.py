@@ -12,7 +12,7 @@ from .registry import get_registry
 
 @checks.register("django_dbq")
 def check_jobs(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """JOBS: its shape (E001-E008) and that every declared path imports to a callable (E005/E006)."""
+    """JOBS: its shape (E001-E008) and that every declared path imports to a callable."""
     registry = get_registry()
     messages: list[checks.CheckMessage] = []
     for name, problems in registry.problems.items():
@@ -82,7 +82,8 @@ def check_database(
     if connection.vendor == "mysql" and not connection.features.has_select_for_update_skip_locked:
         return [
             checks.Error(
-                "django_dbq needs SELECT ... FOR UPDATE SKIP LOCKED: MySQL 8.0.1+ or MariaDB 10.6+.",
+                "django_dbq needs SELECT ... FOR UPDATE SKIP LOCKED: "
+                "MySQL 8.0.1+ or MariaDB 10.6+.",
                 id="django_dbq.E009",
             )
         ]
@@ -92,7 +93,8 @@ def check_database(
         if sqlite3.sqlite_version_info < (3, 35):
             return [
                 checks.Error(
-                    f"django_dbq needs SQLite 3.35+ (UPDATE ... RETURNING); this is {sqlite3.sqlite_version}.",
+                    "django_dbq needs SQLite 3.35+ (UPDATE ... RETURNING); "
+                    f"this is {sqlite3.sqlite_version}.",
                     id="django_dbq.E009",
                 )
             ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import logging
 import random
 import traceback
@@ -23,6 +24,7 @@ from . import signals
 from .conf import settings as conf
 from .exceptions import LeaseLost
 from .models import Job, JobState
+from .outcomes import OutcomeBuffer
 from .registry import JobSpec
 from .timeouts import time_limit
 
@@ -43,6 +45,8 @@ class StepOutcome:
     kind: str
     # True when the job was kept leased by this worker so it can run the next step at once.
     kept: bool = False
+    # True while the outcome waits in an OutcomeBuffer; step_finished is sent once written.
+    pending: bool = False
 
 
 @dataclass
@@ -56,13 +60,16 @@ class Lease:
         return now + datetime.timedelta(seconds=self.seconds)
 
 
-def run_step(job: Job, lease: Lease, keep: bool = False) -> StepOutcome:
+def run_step(
+    job: Job, lease: Lease, keep: bool = False, buffer: OutcomeBuffer | None = None
+) -> StepOutcome:
     """Run the job's next step and record its outcome; never raises for errors in user code.
 
     Database errors that leave the connection unusable are raised, for the worker to handle.
 
     With ``keep``, a succeeded step that has a successor leaves the job PROCESSING and leased
-    to this worker, so the caller can run the next step without claiming it again.
+    to this worker, so the caller can run the next step without claiming it again. With a
+    ``buffer``, the outcome of a succeeded non-atomic step is written later, with others.
     """
     try:
         # A job's workspace may carry its own retries and timeout (Django tasks do).
@@ -73,6 +80,8 @@ def run_step(job: Job, lease: Lease, keep: bool = False) -> StepOutcome:
         # Unknown job name, undeclared task or unimportable path: fail without hooks that
         # may be just as broken. Never retried: the deployment, not the data, is wrong.
         logger.error("event=step_unrunnable job=%s id=%s error=%s", job.name, job.pk, error)
+        if buffer is not None:
+            buffer.flush()  # the job's earlier steps first, so the failure is written last
         return _record_failure(job, None, error, retry=False)
 
     signals.step_started.send(sender=Job, job=job, step=index, task=spec.tasks[index])
@@ -100,7 +109,7 @@ def run_step(job: Job, lease: Lease, keep: bool = False) -> StepOutcome:
                 failure = error
                 raise _StepRaised from error  # leaves (and so rolls back) an atomic step
             _run_post_hook(spec, job)
-            outcome = _record_success(job, spec, index, lease, keep)
+            outcome = _record_success(job, spec, index, lease, keep, buffer)
     except _StepRaised:
         pass
     except LeaseLost as lost:
@@ -133,8 +142,11 @@ def run_step(job: Job, lease: Lease, keep: bool = False) -> StepOutcome:
         if not retry:
             _run_failure_hook(spec, job, failure)
         _run_post_hook(spec, job)
+        if buffer is not None:
+            buffer.flush()  # the job's earlier steps first, so the failure is written last
         outcome = _record_failure(job, spec, failure, retry=retry)
-    signals.step_finished.send(sender=Job, job=job, step=index, outcome=outcome.kind)
+    if not outcome.pending:
+        signals.step_finished.send(sender=Job, job=job, step=index, outcome=outcome.kind)
     return outcome
 
 
@@ -192,7 +204,14 @@ def _guarded_update(job: Job, lease: Lease | None, **values: Any) -> int:
     return changed
 
 
-def _record_success(job: Job, spec: JobSpec, index: int, lease: Lease, keep: bool) -> StepOutcome:
+def _record_success(
+    job: Job,
+    spec: JobSpec,
+    index: int,
+    lease: Lease,
+    keep: bool,
+    buffer: OutcomeBuffer | None = None,
+) -> StepOutcome:
     now = timezone.now()
     following = index + 1
     if following < len(spec.tasks):
@@ -229,21 +248,42 @@ def _record_success(job: Job, spec: JobSpec, index: int, lease: Lease, keep: boo
             modified=now,
         )
         outcome = StepOutcome(COMPLETED)
+    announce = functools.partial(_announce_success, job, len(spec.tasks), index, outcome.kind)
+    if buffer is not None and not spec.atomic:
+        for name, value in values.items():
+            setattr(job, name, value)
+        buffer.add(job, lease, values, announce)
+        return StepOutcome(outcome.kind, kept=outcome.kept, pending=True)
     if not _guarded_update(job, lease, **values):
         if _cancel_if_stopping(job, lease):
             return StepOutcome(CANCELLED)
         raise LeaseLost(f"job {job.pk} is no longer leased to {lease.owner}")
+    if spec.atomic:
+        # The outcome is only real once the step's transaction commits.
+        transaction.on_commit(announce, using=router.db_for_write(Job))
+    else:
+        announce()
+    return StepOutcome(outcome.kind, kept=outcome.kept, pending=True)
+
+
+def _announce_success(
+    job: Job, steps: int, index: int, kind: str, instead: str | None = None
+) -> None:
+    """Log and signal a succeeded step once its outcome is written (``instead``: it was not)."""
+    if instead is not None:
+        signals.step_finished.send(sender=Job, job=job, step=index, outcome=instead)
+        return
     logger.info(
-        "event=step_succeeded job=%s id=%s step=%s/%s state=%s",
+        "event=step_succeeded job=%s id=%s step=%s/%s outcome=%s",
         job.name,
         job.pk,
         index + 1,
-        len(spec.tasks),
-        job.state,
+        steps,
+        kind,
     )
-    if outcome.kind == COMPLETED:
+    if kind == COMPLETED:
         signals.job_completed.send(sender=Job, job=job)
-    return outcome
+    signals.step_finished.send(sender=Job, job=job, step=index, outcome=kind)
 
 
 def _record_failure(job: Job, spec: JobSpec | None, error: Exception, retry: bool) -> StepOutcome:

@@ -24,7 +24,7 @@ def drain(queue_name: str = "default", max_steps: int = 10_000) -> int:
     ran = 0
     while ran < max_steps:
         worker.max_jobs = max_steps
-        steps = worker.run_batch()
+        steps = worker.run_batch()  # writes its outcomes before it returns
         if not steps:
             break
         ran += steps

@@ -22,6 +22,7 @@ from .executor import Lease, run_step
 from .maintenance import rescue_expired_leases
 from .models import Job, JobState
 from .notify import waker_for
+from .outcomes import OutcomeBuffer
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,10 @@ class Worker:
         self.last_job_finished: float | None = None
         # Jobs whose lease this worker holds; the heartbeat renews exactly these.
         self.held: set = set()
+        self._held_lock = threading.Lock()
+        # Succeeded steps' outcomes, written in groups (see outcomes.py).
+        self.outcomes = OutcomeBuffer()
+        self.outcomes.on_flushed = self._forget_leases
         self._signals_received = 0
         self._previous_handlers: dict = {}
         self._gave_back_prefetch = False
@@ -102,6 +107,7 @@ class Worker:
                         break
                     self._wait_for_work()
         finally:
+            self._flush_outcomes_quietly()
             heartbeat.stop()
             self._restore_signal_handlers()
             if self._waker:
@@ -138,6 +144,7 @@ class Worker:
                 self.release(jobs[position:])
                 break
             ran += self._run_job(job)
+        self.outcomes.flush()
         self._adapt_batch_size(len(jobs))
         return ran
 
@@ -166,21 +173,25 @@ class Worker:
                     and not self._quota_reached(1)
                 )
                 started = time.monotonic()
-                outcome = run_step(job, self.lease, keep=keep)
+                outcome = run_step(
+                    job, self.lease, keep=keep, buffer=self.outcomes if chain else None
+                )
                 elapsed = time.monotonic() - started
                 steps += 1
                 self.steps_run += 1
                 self.last_job_finished = time.monotonic()
                 if elapsed > SLOW_STEP_SECONDS:
                     self._gave_back_prefetch = True
+                if self.outcomes.due():
+                    self.outcomes.flush()
                 if not outcome.kept:
                     return steps
                 if not self.alive or self._quota_reached():
                     self.release([job])
                     return steps
         finally:
-            self.held.discard(job.pk)
             self.current_job = None
+            self._forget_leases({job.pk})
 
     def _claim(self, limit: int) -> list[Job]:
         if self._claimer is None:
@@ -189,14 +200,30 @@ class Worker:
         jobs = self._claimer.claim(
             self.queue_name, self.worker_id, limit, now, self.lease.until(now)
         )
-        self.held.update(job.pk for job in jobs)
+        with self._held_lock:
+            self.held.update(job.pk for job in jobs)
         return jobs
+
+    def _forget_leases(self, ids: set) -> None:
+        """Stop renewing leases of jobs that are neither running nor waiting for their write."""
+        with self._held_lock:
+            running = self.current_job.pk if self.current_job is not None else None
+            for job_id in ids:
+                if job_id != running and job_id not in self.outcomes:
+                    self.held.discard(job_id)
+
+    def _flush_outcomes_quietly(self) -> None:
+        try:
+            self.outcomes.flush()
+        except (DatabaseError, InterfaceError) as error:
+            logger.error("event=outcome_write_failed worker=%s error=%r", self.worker_id, error)
 
     def release(self, jobs: Iterable[Job]) -> int:
         """Hand claimed jobs whose step has not started back to the queue."""
         ids = [job.pk for job in jobs]
         if not ids:
             return 0
+        self.outcomes.flush()  # a kept job's last outcome must be written before it is released
         released = Job.objects.filter(
             pk__in=ids, lease_owner=self.worker_id, state=JobState.PROCESSING
         ).update(
@@ -207,7 +234,8 @@ class Worker:
             lease_expires_at=None,
             modified=timezone.now(),
         )
-        self.held.difference_update(ids)
+        with self._held_lock:
+            self.held.difference_update(ids)
         if released:
             logger.info("event=jobs_released worker=%s count=%s", self.worker_id, released)
         return released
@@ -236,6 +264,7 @@ class Worker:
                 self._waker_instance().wait(remaining) if self.alive else None
 
     def _wait_for_work(self) -> None:
+        self.outcomes.flush()
         self._waker_instance().wait(self.poll_interval)
 
     def _waker_instance(self):
@@ -263,7 +292,8 @@ class Worker:
         )
         # Steps in flight are left to their leases: the heartbeat stops renewing them and
         # they are rescued, because their outcome may not have been written.
-        self.held.clear()
+        with self._held_lock:
+            self.held.clear()
         connections[self._alias].close()
         self._claimer = None
         if self._waker is not None:
@@ -296,15 +326,33 @@ class Heartbeat(threading.Thread):
         self._stopped = threading.Event()
 
     def run(self) -> None:
+        # Wake often enough to write outcomes that wait behind a long step (outcomes.py).
+        tick = min(self.interval, self.worker.outcomes.max_delay)
+        next_beat = time.monotonic() + self.interval
         try:
-            while not self._stopped.wait(self.interval):
-                self.beat()
+            while not self._stopped.wait(tick):
+                if self.worker.outcomes.due():
+                    self.flush_outcomes()
+                if time.monotonic() >= next_beat:
+                    next_beat = time.monotonic() + self.interval
+                    self.beat()
         finally:
+            connections.close_all()
+
+    def flush_outcomes(self) -> None:
+        """Write the worker's buffered outcomes from this thread, on this thread's connection."""
+        try:
+            self.worker.outcomes.flush()
+        except (DatabaseError, InterfaceError) as error:
+            logger.error(
+                "event=outcome_write_failed worker=%s error=%r", self.worker.worker_id, error
+            )
             connections.close_all()
 
     def beat(self) -> int:
         """Extend every held lease by the lease length; returns leases renewed."""
-        ids = list(self.worker.held)
+        with self.worker._held_lock:
+            ids = list(self.worker.held)
         if not ids:
             return 0
         try:

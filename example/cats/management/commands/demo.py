@@ -22,8 +22,12 @@ class Command(BaseCommand):
         call_command("migrate", verbosity=0)
         Job.objects.filter(name="import_cat").delete()
         jobs = [Job.objects.create(name="import_cat", workspace={"cat": cat}) for cat in CATS]
-        jobs.append(Job.objects.create(name="import_cat", workspace={"cat": "Salem", "flaky": True}))
-        self.stdout.write(f"Enqueued {len(jobs)} import_cat jobs (3 steps each); starting a worker.\n")
+        jobs.append(
+            Job.objects.create(name="import_cat", workspace={"cat": "Salem", "flaky": True})
+        )
+        self.stdout.write(
+            f"Enqueued {len(jobs)} import_cat jobs (3 steps each); starting a worker.\n"
+        )
 
         manage = Path(__file__).resolve().parents[3] / "manage.py"
         worker = subprocess.Popen([sys.executable, str(manage), "worker"])
@@ -35,7 +39,9 @@ class Command(BaseCommand):
 
         self.stdout.write("\nFinal workspaces:")
         for job in Job.objects.filter(pk__in=[j.pk for j in jobs]).order_by("created"):
-            self.stdout.write(f"  {job.workspace['cat']:<9} {job.state:<10} {json.dumps(job.workspace)}")
+            self.stdout.write(
+                f"  {job.workspace['cat']:<9} {job.state:<10} {json.dumps(job.workspace)}"
+            )
         if Job.objects.filter(pk__in=[j.pk for j in jobs]).exclude(state="COMPLETED").exists():
             raise CommandError("some jobs did not complete")
 
@@ -49,9 +55,14 @@ class Command(BaseCommand):
                 progress = (job.state, job.step, job.attempts)
                 if seen.get(job.pk) != progress:
                     seen[job.pk] = progress
-                    note = f"  (retrying: {job.last_error})" if job.last_error and job.state == "READY" else ""
+                    note = (
+                        f"  (retrying: {job.last_error})"
+                        if job.last_error and job.state == "READY"
+                        else ""
+                    )
+                    step = min(job.step + 1, 3)
                     self.stdout.write(
-                        f"  {job.workspace['cat']:<9} step {min(job.step + 1, 3)}/3  {job.state}{note}"
+                        f"  {job.workspace['cat']:<9} step {step}/3  {job.state}{note}"
                     )
             if all(job.state in ("COMPLETED", "FAILED") for job in rows):
                 return
