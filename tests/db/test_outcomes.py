@@ -1,0 +1,138 @@
+"""Succeeded steps' outcomes are written in groups, each write still guarded by the lease."""
+
+import time
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from django_dbq import signals
+from django_dbq.executor import run_step
+from django_dbq.models import Job, JobState
+from django_dbq.outcomes import OutcomeBuffer
+from django_dbq.worker import Heartbeat, Worker
+
+pytestmark = pytest.mark.django_db
+
+
+def claimed(worker, count):
+    return worker._claim(count)
+
+
+def test_outcomes_wait_in_the_buffer_until_flushed():
+    Job.objects.create(name="basic")
+    worker = Worker("default")
+    (job,) = claimed(worker, 1)
+    outcome = run_step(job, worker.lease, buffer=worker.outcomes)
+    assert (outcome.kind, outcome.pending) == ("completed", True)
+    assert Job.objects.get().state == JobState.PROCESSING
+    assert worker.outcomes.flush() == 1
+    assert Job.objects.get().state == JobState.COMPLETED
+
+
+def test_many_jobs_are_written_in_one_transaction():
+    Job.objects.enqueue_many([Job(name="basic") for _ in range(5)])
+    worker = Worker("default")
+    for job in claimed(worker, 5):
+        run_step(job, worker.lease, buffer=worker.outcomes)
+    with CaptureQueriesContext(connection) as queries:
+        worker.outcomes.flush()
+    updates = [q for q in queries if q["sql"].startswith("UPDATE")]
+    assert len(updates) == 5
+    # One transaction: only the writes plus its begin/commit (savepoints inside a test).
+    assert len(queries) <= 5 + 2
+    assert set(Job.objects.values_list("state", flat=True)) == {JobState.COMPLETED}
+
+
+def test_a_job_that_advanced_several_steps_is_written_once():
+    job = Job.objects.create(name="three_steps")
+    worker = Worker("default")
+    (claimed_job,) = claimed(worker, 1)
+    for _ in range(3):
+        run_step(claimed_job, worker.lease, keep=True, buffer=worker.outcomes)
+    with CaptureQueriesContext(connection) as queries:
+        worker.outcomes.flush()
+    assert len([q for q in queries if q["sql"].startswith("UPDATE")]) == 1
+    job.refresh_from_db()
+    assert (job.state, job.workspace) == (JobState.COMPLETED, {"count": 3})
+
+
+def test_buffered_outcome_of_a_lost_lease_writes_nothing_and_says_so():
+    job = Job.objects.create(name="basic")
+    worker = Worker("default")
+    (claimed_job,) = claimed(worker, 1)
+    outcomes = []
+    signals.step_finished.connect(receiver := lambda sender, **kw: outcomes.append(kw["outcome"]))
+    try:
+        run_step(claimed_job, worker.lease, buffer=worker.outcomes)
+        Job.objects.filter(pk=job.pk).update(lease_owner="new-owner")
+        assert worker.outcomes.flush() == 0
+    finally:
+        signals.step_finished.disconnect(receiver)
+    job.refresh_from_db()
+    assert (job.state, job.lease_owner, job.workspace) == (JobState.PROCESSING, "new-owner", {})
+    assert outcomes == ["lease_lost"]
+
+
+def test_buffered_outcome_of_a_job_cancelled_meanwhile_ends_cancelled():
+    job = Job.objects.create(name="three_steps")
+    worker = Worker("default")
+    (claimed_job,) = claimed(worker, 1)
+    run_step(claimed_job, worker.lease, keep=True, buffer=worker.outcomes)
+    Job.objects.filter(pk=job.pk).update(state=JobState.STOPPING)
+    worker.outcomes.flush()
+    job.refresh_from_db()
+    assert (job.state, job.step) == (JobState.CANCELLED, 0)
+
+
+def test_failure_writes_the_jobs_earlier_steps_first():
+    job = Job.objects.create(name="atomic")  # write_marker, then fail; atomic: never buffered
+    Job.objects.create(name="basic")
+    worker = Worker("default")
+    atomic_job, basic_job = sorted(claimed(worker, 2), key=lambda j: j.name)
+    run_step(basic_job, worker.lease, buffer=worker.outcomes)
+    assert len(worker.outcomes) == 1
+    run_step(atomic_job, worker.lease, keep=True, buffer=worker.outcomes)
+    run_step(atomic_job, worker.lease, keep=True, buffer=worker.outcomes)
+    assert len(worker.outcomes) == 0  # flushed before the failure was written
+    job.refresh_from_db()
+    assert job.state == JobState.FAILED
+
+
+def test_worker_keeps_renewing_a_lease_until_its_outcome_is_written():
+    Job.objects.create(name="basic")
+    worker = Worker("default")
+    (job,) = claimed(worker, 1)
+    run_step(job, worker.lease, buffer=worker.outcomes)
+    worker._forget_leases({job.pk})
+    assert job.pk in worker.held
+    worker.outcomes.flush()
+    assert job.pk not in worker.held
+
+
+def test_full_buffer_is_due_at_once():
+    buffer = OutcomeBuffer(max_pending=1, max_delay=60)
+    assert not buffer.due()
+    job = Job.objects.create(name="basic")
+    from django_dbq.executor import Lease
+
+    buffer.add(job, Lease("w", 30), {"priority": 1}, lambda instead: None)
+    assert buffer.due()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_heartbeat_writes_outcomes_waiting_behind_a_long_step():
+    job = Job.objects.create(name="basic")
+    worker = Worker("default")
+    worker.outcomes.max_delay = 0.01
+    (claimed_job,) = claimed(worker, 1)
+    run_step(claimed_job, worker.lease, buffer=worker.outcomes)
+    heartbeat = Heartbeat(worker)
+    heartbeat.start()
+    try:
+        deadline = time.monotonic() + 10
+        while Job.objects.get(pk=job.pk).state != JobState.COMPLETED:
+            assert time.monotonic() < deadline, "the heartbeat never wrote the outcome"
+            time.sleep(0.02)
+    finally:
+        heartbeat.stop()
