@@ -9,8 +9,8 @@ finish, stops them with SIGTERM and checks:
   jobs lost                      must be 0
   jobs not COMPLETED             must be 0
   final workspace ["a","b","c"]  for every job
-  steps run more than once       plain jobs only, never more extra runs than the job's rescues,
-                                 and each interrupted run was in flight at a SIGKILL or a
+  steps run more than once       plain jobs only, each step at most 1 + the job's rescues
+                                 times, and each interrupted run was in flight at a SIGKILL or a
                                  connection kill; atomic jobs: exactly one committed row per step
   worker crashes                 must be 0 (a worker survives the loss of its connection)
   exit code after one SIGTERM    must be 0
@@ -37,6 +37,7 @@ import random
 import shutil
 import sys
 import tempfile
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -382,7 +383,10 @@ def summarize(options: Options, vendor: str, v: Verdict, run: FaultRun, elapsed:
         f"  faults    {len(f.sigkilled)} workers SIGKILLed and replaced, "
         f"{len(f.connection_kills)} connection kills ({f.connections_killed} connections)"
     )
-    say(f"  final     states {dict(sorted(v.states.items()))}")
+    say(
+        f"  final     states {dict(sorted(v.states.items()))}; "
+        f"{v.step_executions} rows in the step log"
+    )
     say(f"  jobs lost .................................. {v.jobs_lost} {must0}")
     say(f"  jobs not COMPLETED ......................... {v.jobs_not_completed} {must0}")
     say(f"  jobs with a wrong workspace ................ {v.wrong_workspace} {must0}")
@@ -400,7 +404,7 @@ def summarize(options: Options, vendor: str, v: Verdict, run: FaultRun, elapsed:
         f"by a connection kill {v.explained_by_connection_kill}"
     )
     say(f"    interrupted by no fault .................. {v.unexplained_repeats} {must0}")
-    say(f"    jobs with more repeats than rescues ...... {v.plain_over_rescue_bound} {must0}")
+    say(f"    steps run more than 1 + rescues times .... {v.plain_over_rescue_bound} {must0}")
     rolled_back = (
         f"; {v.atomic_attempts} attempts, so {v.atomic_attempts - v.atomic_commits} "
         "interrupted and rolled back"
@@ -418,13 +422,16 @@ def summarize(options: Options, vendor: str, v: Verdict, run: FaultRun, elapsed:
         f"  workers not exiting 0 after one SIGTERM .... {unclean} of "
         f"{len(f.shutdown_codes)} {must0}"
     )
-    say(
-        "  why repeats are allowed: a step's outcome is written by one UPDATE guarded by the "
-        "lease, so an interrupted step leaves its job PROCESSING until the lease expires and "
-        "a rescue (rescues += 1) returns it; only then can the step run again. So a plain job "
-        "has at most as many extra executions as rescues, each one in flight at a fault. An "
+    why = (
+        "why repeats are allowed: a step's outcome is written by one UPDATE guarded by the "
+        "lease, so a step interrupted before its outcome was written (running, or its outcome "
+        "still buffered for a grouped write) leaves its job PROCESSING until the lease expires "
+        "and a rescue (rescues += 1) returns it; only then can the step run again. So a plain "
+        "job's step runs at most 1 + rescues times, each extra run in flight at a fault. An "
         "atomic step's writes commit with the job's advance, so they count exactly once."
     )
+    for line in textwrap.wrap(why, 96, initial_indent="  ", subsequent_indent="    "):
+        say(line)
     if v.ok:
         say("PASS: every promise held")
     else:

@@ -1,13 +1,15 @@
 """The verdict of a fault-injection run, computed from plain data (no Django here).
 
-Why "ran more than once" is allowed only up to the job's rescues: a step can run again only when
-its job went back to the queue without the step's outcome being written. The outcome is written by
-one UPDATE guarded by the lease owner, so a worker either records the step (and the job moves on)
-or writes nothing. The job goes back to READY at the same step only through a rescue (the lease
-expired: rescues += 1); this run has no retries, so a failing step would end the job FAILED, not
-re-run it. Each claim runs the step at most once, and a new claim of the same step needs a rescue
-first, so for every job: executions of its steps - 3 <= rescues, and each repeated execution must
-be one that was in flight when its worker was SIGKILLed or had its connection killed.
+Why "ran more than once" is allowed only up to the job's rescues: a step's outcome is written by
+an UPDATE guarded by the lease owner, so a worker either records the step (and the job moves on)
+or writes nothing. A worker records an outcome at once, or (plain jobs) a few milliseconds
+later together with others (django_dbq/outcomes.py); a step whose outcome was not yet written
+when its worker died counts as interrupted, like a running one. The job goes back to READY at
+an unrecorded step only through a rescue (the lease expired: rescues += 1); this run has no
+retries, so a failing step would end the job FAILED, not re-run it. Each claim runs a step at
+most once, and another claim of the same step needs a rescue first, so every step of a job runs
+at most 1 + rescues times, and every execution but the last was in flight (running, or its
+outcome unwritten) when its worker was SIGKILLed or had its connection killed.
 """
 
 from __future__ import annotations
@@ -177,20 +179,17 @@ def _judge_plain_repeats(
     faults: Faults,
     lease_seconds: float,
 ) -> None:
-    extra = sum(max(0, count - 1) for count in counts.values())
-    v.plain_extra_executions += extra
-    if extra > job.rescues:
-        v.plain_over_rescue_bound += 1
-        v.violate(
-            f"more repeats than rescues: {job_id} ran {extra} extra step executions "
-            f"{counts} but was rescued {job.rescues} times"
-        )
+    v.plain_extra_executions += sum(max(0, count - 1) for count in counts.values())
     for step, count in counts.items():
         if count <= 1:
             continue
         v.plain_repeated_steps += 1
         if count > 1 + job.rescues:
-            v.violate(f"step over bound: {job_id} step {step} ran {count} > 1 + {job.rescues}")
+            v.plain_over_rescue_bound += 1
+            v.violate(
+                f"more repeats than rescues: {job_id} step {step} ran {count} times but the "
+                f"job was rescued {job.rescues} times"
+            )
         # The execution that advanced the job started last: the others were interrupted.
         interrupted = sorted(runs_of[(job_id, step)], key=lambda run: run.started)[:-1]
         for run in interrupted:
