@@ -18,6 +18,9 @@ class Defaults:
     DBQ_LEASE_SECONDS: float = 30.0
     # Most jobs one claim query takes at once (the worker adapts it down for slow steps).
     DBQ_CLAIM_BATCH_SIZE: int = 20
+    # Seconds a succeeded step's outcome may wait to be written in one transaction with others
+    # (fewer commits, much faster); 0 writes every outcome at once. See outcomes.py.
+    DBQ_OUTCOME_DELAY: float = 0.05
     # How often a step's lease may expire (its worker died) before the job is FAILED.
     DBQ_MAX_RESCUES: int = 10
     # Exponential retry backoff: first delay and upper bound, in seconds.

@@ -72,6 +72,8 @@ class OutcomeBuffer:
 
     def due(self) -> bool:
         """Whether the buffer is full or its oldest outcome has waited long enough."""
+        if self.max_delay <= 0:
+            return bool(self._pending)
         with self._lock:
             if not self._pending:
                 return False

@@ -69,7 +69,7 @@ class Worker:
         self.held: set = set()
         self._held_lock = threading.Lock()
         # Succeeded steps' outcomes, written in groups (see outcomes.py).
-        self.outcomes = OutcomeBuffer()
+        self.outcomes = OutcomeBuffer(max_delay=conf.DBQ_OUTCOME_DELAY)
         self.outcomes.on_flushed = self._forget_leases
         self._signals_received = 0
         self._previous_handlers: dict = {}
@@ -327,7 +327,7 @@ class Heartbeat(threading.Thread):
 
     def run(self) -> None:
         # Wake often enough to write outcomes that wait behind a long step (outcomes.py).
-        tick = min(self.interval, self.worker.outcomes.max_delay)
+        tick = min(self.interval, max(self.worker.outcomes.max_delay, 0.01))
         next_beat = time.monotonic() + self.interval
         try:
             while not self._stopped.wait(tick):

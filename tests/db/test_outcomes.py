@@ -136,3 +136,16 @@ def test_heartbeat_writes_outcomes_waiting_behind_a_long_step():
             time.sleep(0.02)
     finally:
         heartbeat.stop()
+
+
+@pytest.mark.django_db
+def test_zero_outcome_delay_writes_every_step_at_once(settings):
+    settings.DBQ_OUTCOME_DELAY = 0
+    job = Job.objects.create(name="three_steps")
+    worker = Worker("default")
+    (claimed_job,) = claimed(worker, 1)
+    run_step(claimed_job, worker.lease, keep=True, buffer=worker.outcomes)
+    assert worker.outcomes.due()  # the worker writes after every step when due
+    worker.outcomes.flush()
+    job.refresh_from_db()
+    assert (job.state, job.step) == (JobState.PROCESSING, 1)
