@@ -196,8 +196,8 @@ def workload_runs(contender: Contender, plan: Plan) -> list[tuple[str, int, list
     """(workload, workers, driver arguments) for one contender."""
     jobs, samples, pipelines = plan.jobs, plan.samples, max(1, plan.jobs // 3)
     if contender.slow:
-        jobs, pipelines = min(jobs, 12), min(pipelines, 4)
-        samples = min(samples, 10)
+        # About one step per second per worker: a few jobs measure it well enough.
+        jobs, pipelines, samples = min(jobs, 8), min(pipelines, 3), min(samples, 8)
     elif contender.requirements:
         # Peers that poll need about one poll interval per sample.
         samples = min(samples, 20)

@@ -353,9 +353,9 @@ def render(context: dict[str, Any]) -> str:
         "Re-run it to reproduce; docs/performance.md explains every number.",
         "",
         f"Each cell is the median of {plan['repeat']} run(s) with the range (min–max) in brackets. "
-        f"Drains use {plan['jobs']:,} no-op jobs (django-db-queue 3.3: 12, it runs one step per "
-        "second), pipelines a third as many three-step jobs, pickup latency "
-        f"{plan['samples']} samples per run (peers that poll: up to 20).",
+        f"Drains use {plan['jobs']:,} no-op jobs (django-db-queue 3.3: 8, as it runs one step per "
+        "second per worker), pipelines a third as many three-step jobs, pickup latency "
+        f"{plan['samples']} samples per run (peers that poll: 20, django-db-queue 3.3: 8).",
         "",
         "## Machine",
         "",
