@@ -135,3 +135,19 @@ def test_job_failed_is_not_sent_while_retries_are_left(sent):
     Job.objects.create(name="retrying", workspace={"succeed_on": 99})
     drain()
     assert of(sent, "job_failed") == []
+
+
+def test_an_atomic_job_is_announced_completed_only_once_its_transaction_commits(
+    sent, settings, django_capture_on_commit_callbacks
+):
+    settings.JOBS = {
+        **settings.JOBS,
+        "atomic_ok": {"tasks": ["tests.tasks.add_one"], "atomic": True},
+    }
+    with django_capture_on_commit_callbacks() as on_commit:
+        Job.objects.create(name="atomic_ok")
+        drain()
+        assert of(sent, "job_completed") == []
+    for callback in on_commit:
+        callback()
+    assert len(of(sent, "job_completed")) == 1
