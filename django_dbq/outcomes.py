@@ -20,9 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from django.db import DatabaseError, OperationalError, router, transaction
+from django.db import DatabaseError, OperationalError, router
 
-from .models import Job, JobState
+from .models import Job
 
 if TYPE_CHECKING:
     from .executor import Lease
@@ -115,23 +115,17 @@ class OutcomeBuffer:
         return len(written)
 
     def _write(self, pending: dict[Any, Pending]) -> set:
-        alias = router.db_for_write(Job)
-        # Same order in every worker, so concurrent flushes cannot deadlock each other.
-        ordered = sorted(pending.items(), key=lambda item: str(item[0]))
+        from .claim import claimer_for
+
+        claimer = claimer_for(router.db_for_write(Job))
+        # Same order in every worker, so concurrent writes cannot deadlock each other.
+        ordered = [
+            (entry.job, entry.lease.owner, entry.values)
+            for _, entry in sorted(pending.items(), key=lambda item: str(item[0]))
+        ]
         for attempt in range(3):
             try:
-                written = set()
-                with transaction.atomic(using=alias):
-                    for job_id, entry in ordered:
-                        if (
-                            Job.objects.using(alias)
-                            .filter(
-                                pk=job_id, state=JobState.PROCESSING, lease_owner=entry.lease.owner
-                            )
-                            .update(**entry.values)
-                        ):
-                            written.add(job_id)
-                return written
+                return claimer.write_outcomes(ordered)
             except OperationalError as error:
                 # MariaDB/MySQL report deadlocks with claims as errors; the writes are
                 # idempotent (absolute values, guarded), so the whole group is simply retried.

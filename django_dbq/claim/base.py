@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -38,6 +38,28 @@ class Claimer:
     ) -> list[Job]:
         """Lease and return up to ``limit`` runnable jobs of ``queue_name``."""
         raise NotImplementedError
+
+    def write_outcomes(self, outcomes: list[tuple[Job, str, dict[str, Any]]]) -> set[Any]:
+        """Write (job, lease owner, values) outcomes in one transaction; returns ids written.
+
+        Each write is guarded: only a job still PROCESSING and leased to that owner changes.
+        The values are absolute, so a retried call writes the same thing.
+        """
+        from django.db import transaction
+
+        from ..models import Job, JobState
+
+        alias = self.connection.alias
+        written = set()
+        with transaction.atomic(using=alias):
+            for job, owner, values in outcomes:
+                if (
+                    Job.objects.using(alias)
+                    .filter(pk=job.pk, state=JobState.PROCESSING, lease_owner=owner)
+                    .update(**values)
+                ):
+                    written.add(job.pk)
+        return written
 
     @staticmethod
     def in_claim_order(jobs: list[Job]) -> list[Job]:

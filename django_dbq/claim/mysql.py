@@ -28,13 +28,17 @@ class SelectForUpdateClaimer(Claimer):
             )
             if not jobs:
                 return []
-            updated = Job.objects.using(alias).filter(pk__in=[job.pk for job in jobs]).update(
-                state=JobState.PROCESSING,
-                lease_owner=owner,
-                lease_expires_at=lease_until,
-                attempts=F("attempts") + 1,
-                modified=now,
-                started_at=Coalesce("started_at", Value(now)),
+            updated = (
+                Job.objects.using(alias)
+                .filter(pk__in=[job.pk for job in jobs])
+                .update(
+                    state=JobState.PROCESSING,
+                    lease_owner=owner,
+                    lease_expires_at=lease_until,
+                    attempts=F("attempts") + 1,
+                    modified=now,
+                    started_at=Coalesce("started_at", Value(now)),
+                )
             )
             if updated != len(jobs):
                 # Never hand out jobs that were not leased: that would run them unguarded.

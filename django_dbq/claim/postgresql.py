@@ -1,5 +1,9 @@
 """PostgreSQL: one UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING."""
 
+from __future__ import annotations
+
+from typing import Any
+
 from .returning import ReturningClaimer
 
 
@@ -8,3 +12,39 @@ class PostgreSQLClaimer(ReturningClaimer):
 
     skips_locked_rows = True
     lock_clause = " FOR UPDATE SKIP LOCKED"
+
+    def write_outcomes(self, outcomes):
+        """All outcomes in one ``UPDATE ... FROM (VALUES ...) RETURNING`` statement."""
+        from ..models import Job, JobState
+
+        if not outcomes:
+            return set()
+        ops = self.connection.ops
+        names = sorted({name for _, _, values in outcomes for name in values})
+        fields = [Job._meta.get_field(name) for name in names]
+        pk = Job._meta.pk
+        casts = [pk.db_type(self.connection), "text", *(f.db_type(self.connection) for f in fields)]
+        row = "(" + ", ".join(f"%s::{cast}" for cast in casts) + ")"
+        params: list[Any] = []
+        for job, owner, _ in outcomes:
+            # Every column of the group, from the job: its attributes hold the values to write.
+            params.append(pk.get_db_prep_save(job.pk, self.connection))
+            params.append(owner)
+            params.extend(
+                f.get_db_prep_save(getattr(job, f.attname), self.connection) for f in fields
+            )
+        table = ops.quote_name(Job._meta.db_table)
+        columns = ["id", "owner", *(f.column for f in fields)]
+        assignments = ", ".join(
+            f"{ops.quote_name(f.column)} = v.{ops.quote_name(f.column)}" for f in fields
+        )
+        sql = (
+            f"UPDATE {table} AS j SET {assignments} "
+            f"FROM (VALUES {', '.join([row] * len(outcomes))}) "
+            f"AS v({', '.join(ops.quote_name(c) for c in columns)}) "
+            f"WHERE j.id = v.id AND j.state = %s AND j.lease_owner = v.owner RETURNING j.id"
+        )
+        params.append(JobState.PROCESSING.value)
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return {row[0] for row in cursor.fetchall()}
