@@ -300,7 +300,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="which peers (default: all of %(default)s)",
     )
     parser.add_argument("--quick", action="store_true", help="small counts, one run: a smoke test")
-    parser.add_argument("--jobs", type=int, help="jobs per drain (default 2000; quick 300)")
+    parser.add_argument("--jobs", type=int, help="jobs per drain (default 2000; quick 500)")
     parser.add_argument("--bulk-jobs", type=int, help="jobs per bulk enqueue (20000; quick 2000)")
     parser.add_argument("--samples", type=int, help="pickup latency samples (50; quick 10)")
     parser.add_argument("--repeat", type=int, help="runs of each measurement (3; quick 1)")
@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         return value if value is not None else (small if quick else full)
 
     plan = Plan(
-        jobs=pick(options.jobs, 2000, 300),
+        jobs=pick(options.jobs, 2000, 500),
         bulk_jobs=pick(options.bulk_jobs, 20000, 2000),
         samples=pick(options.samples, 50, 10),
         repeat=pick(options.repeat, 3, 1),

@@ -333,6 +333,23 @@ def targets(results: Results) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def lead(results: Results, vendor: str, row: Row, peers: list[str]) -> str:
+    """How many times better django_dbq's median is than the best peer's (latency: lower)."""
+    if row.only_ours:
+        return ""
+    ours = results.median("django_dbq", vendor, row.workload, row.workers, row.metric)
+    theirs = [
+        value
+        for peer in peers
+        if (value := results.median(peer, vendor, row.workload, row.workers, row.metric))
+    ]
+    if not ours or not theirs:
+        return ""
+    if row.unit == "ms":
+        return f"{min(theirs) / ours:,.1f}×"
+    return f"{ours / max(theirs):,.1f}×"
+
+
 def contender_name(context: dict[str, Any], key: str) -> str:
     """Display name with the installed version."""
     versions = [info.get(key, {}).get("contender_version") for info in context["infos"].values()]
@@ -403,12 +420,18 @@ def render(context: dict[str, Any]) -> str:
             if vendor in context["peer_vendors"].get(key, [vendor])
         ]
         lines += ["", f"## {LABELS[vendor]}", ""]
-        lines.append("| | " + " | ".join(contender_name(context, key) for key in contenders) + " |")
-        lines.append("| --- |" + " ---: |" * len(contenders))
+        peers = [key for key in contenders if key != "django_dbq"]
+        header = [contender_name(context, key) for key in contenders]
+        if peers:
+            header.append("lead over best peer")
+        lines.append("| | " + " | ".join(header) + " |")
+        lines.append("| --- |" + " ---: |" * len(header))
         for row in ROWS:
             cells = [results.cell(key, vendor, row) for key in contenders]
             if not any(cells):
                 continue
+            if peers:
+                cells.append(lead(results, vendor, row, peers))
             lines.append(f"| {row.label} ({row.unit}) | " + " | ".join(cells) + " |")
 
     lines += [
