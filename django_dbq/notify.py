@@ -13,7 +13,7 @@ import select
 import signal
 import threading
 
-from django.db import connections
+from django.db import DatabaseError, InterfaceError, connections
 
 logger = logging.getLogger(__name__)
 
@@ -78,12 +78,26 @@ class PostgreSQLWaker(Waker):
         self._listening_on: object = None
 
     def wait(self, timeout: float) -> None:
-        raw = self._listening_connection()
-        if self._pending(raw):
-            return
-        readable = self._select([raw.fileno()], timeout)
-        self._drain_pipe(readable)
-        self._pending(raw)
+        connection = connections[self.alias]
+        try:
+            # The DB-API calls below raise the driver's errors: have Django translate them.
+            with connection.wrap_database_errors:
+                raw = self._listening_connection()
+                if self._pending(raw):
+                    return
+                readable = self._select([raw.fileno()], timeout)
+                self._drain_pipe(readable)
+                self._pending(raw)
+        except (DatabaseError, InterfaceError) as error:
+            # The idle connection died (server restart, killed session): drop it, so that the
+            # next claim reconnects and the next wait LISTENs again, and finish this wait.
+            logger.error("event=listen_connection_lost alias=%s error=%r", self.alias, error)
+            self._listening_on = None
+            try:
+                connection.close()
+            except (DatabaseError, InterfaceError):
+                pass
+            super().wait(timeout)
 
     def _listening_connection(self):
         connection = connections[self.alias]

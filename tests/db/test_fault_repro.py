@@ -6,13 +6,22 @@ it to its lease, so the job was neither completed nor rescued. Atomic.__exit__ c
 back on the dead connection and closed it; the executor then recorded the step's failure on a
 fresh connection, as if the step itself had failed. A plain step in the same situation was
 rescued, because its failure could not be written on the dead connection.
+
+FOUND BY bench/faults.py: on PostgreSQL, an idle worker whose connection was killed while it
+waited for a notification crashed (exit 1, "psycopg.OperationalError: consuming input failed:
+server closed the connection unexpectedly" raised from PostgreSQLWaker.wait via
+Worker._wait_for_work). The waker read notifications on the DB-API connection, outside Django's
+error wrapper and outside the worker's handling of database errors.
 """
+
+import time
 
 import pytest
 from django.db import Error, connection
 
 from django_dbq.executor import run_step
 from django_dbq.models import Job, JobState
+from django_dbq.notify import waker_for
 from django_dbq.worker import Worker
 from tests import tasks
 from tests.models import Marker
@@ -76,3 +85,21 @@ def test_step_whose_connection_dies_is_left_to_its_lease_not_failed(settings, at
     assert not Marker.objects.filter(job_id=job.pk).exists()
     # The step did not fail, so its failure hook did not run either.
     assert not [call for call in tasks.CALLS if call[0] == "failure_hook"]
+
+
+def test_idle_postgresql_worker_survives_losing_its_listening_connection():
+    if connection.vendor != "postgresql":
+        pytest.skip("only PostgreSQL workers wait on their connection (LISTEN/NOTIFY)")
+    waker = waker_for("default", "default")
+    waker.wait(0)  # now listening on this connection
+    with pytest.raises(Error):
+        kill_own_session()
+
+    waker.wait(0.05)  # must not raise: the worker would die
+
+    # Listening again on a new connection: a new job wakes the waiter at once.
+    waker.wait(0)
+    Job.objects.create(name="basic")
+    started = time.monotonic()
+    waker.wait(5)
+    assert time.monotonic() - started < 4
