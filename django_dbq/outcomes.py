@@ -13,6 +13,7 @@ jobs and failures are never buffered: they are written at once.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -57,6 +58,9 @@ class OutcomeBuffer:
         self, job: Job, lease: Lease, values: dict[str, Any], after_write: Callable[..., None]
     ) -> None:
         """Buffer a succeeded step's values; a later step of the same job overrides them."""
+        # A snapshot: the next step changes the job's workspace in place while this outcome
+        # waits, and another thread may write it meanwhile (rescued, that step would run twice).
+        values = copy.deepcopy(values)
         with self._lock:
             entry = self._pending.get(job.pk)
             if entry is None:

@@ -26,12 +26,18 @@ class PostgreSQLClaimer(ReturningClaimer):
         casts = [pk.db_type(self.connection), "text", *(f.db_type(self.connection) for f in fields)]
         row = "(" + ", ".join(f"%s::{cast}" for cast in casts) + ")"
         params: list[Any] = []
-        for job, owner, _ in outcomes:
-            # Every column of the group, from the job: its attributes hold the values to write.
+        for job, owner, values in outcomes:
+            # Every column of the group: the outcome's own values (a snapshot taken when the
+            # step ended; the job's attributes may already be changed by its next step), and
+            # for the columns only other outcomes set, the job's current value.
             params.append(pk.get_db_prep_save(job.pk, self.connection))
             params.append(owner)
             params.extend(
-                f.get_db_prep_save(getattr(job, f.attname), self.connection) for f in fields
+                f.get_db_prep_save(
+                    values[f.name] if f.name in values else getattr(job, f.attname),
+                    self.connection,
+                )
+                for f in fields
             )
         table = ops.quote_name(Job._meta.db_table)
         columns = ["id", "owner", *(f.column for f in fields)]

@@ -12,6 +12,13 @@ waited for a notification crashed (exit 1, "psycopg.OperationalError: consuming 
 server closed the connection unexpectedly" raised from PostgreSQLWaker.wait via
 Worker._wait_for_work). The waker read notifications on the DB-API connection, outside Django's
 error wrapper and outside the worker's handling of database errors.
+
+FOUND BY bench/faults.py: a plain job completed with the workspace {"steps": ["a", "b", "b",
+"c"]}: step b's effect on the workspace counted twice. A buffered outcome (outcomes.py) held the
+job's workspace dict itself, not a copy. The heartbeat thread flushed it while the main thread
+ran the next step, which had already changed that dict in place: the row said "step b next"
+with b's change already in the workspace. The worker was then killed, the job rescued, and b
+ran again on top of its own change.
 """
 
 import time
@@ -22,6 +29,7 @@ from django.db import Error, connection
 from django_dbq.executor import run_step
 from django_dbq.models import Job, JobState
 from django_dbq.notify import waker_for
+from django_dbq.outcomes import OutcomeBuffer
 from django_dbq.worker import Worker
 from tests import tasks
 from tests.models import Marker
@@ -103,3 +111,18 @@ def test_idle_postgresql_worker_survives_losing_its_listening_connection():
     started = time.monotonic()
     waker.wait(5)
     assert time.monotonic() - started < 4
+
+
+def test_buffered_outcome_keeps_the_workspace_as_the_step_left_it():
+    job = Job.objects.create(name="process_pipeline")
+    worker = Worker("default")
+    (claimed,) = worker._claim(1)
+    buffer = OutcomeBuffer()
+    run_step(claimed, worker.lease, keep=True, buffer=buffer)  # step a, outcome buffered
+    # The next step starts and changes the workspace in place, as tasks do ...
+    claimed.workspace["steps"].append("b")
+    # ... while the heartbeat thread writes the buffered outcome of step a.
+    buffer.flush()
+
+    job.refresh_from_db()
+    assert (job.step, job.workspace) == (1, {"steps": ["a"]})
