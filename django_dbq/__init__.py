@@ -9,9 +9,11 @@ __all__ = [
     "DbqError",
     "DuplicateJobError",
     "EnqueueError",
+    "InvalidScheduleError",
     "InvalidWorkspaceError",
     "Job",
     "JobState",
+    "Schedule",
     "StepTimeout",
     "UndeclaredTaskError",
     "UnknownJobError",
@@ -22,6 +24,7 @@ __all__ = [
 _LAZY = {
     "Job": "django_dbq.models",
     "JobState": "django_dbq.models",
+    "Schedule": "django_dbq.models",
     "Worker": "django_dbq.worker",
 }
 
@@ -40,6 +43,7 @@ from .exceptions import (  # noqa: E402
     DbqError,
     DuplicateJobError,
     EnqueueError,
+    InvalidScheduleError,
     InvalidWorkspaceError,
     StepTimeout,
     UndeclaredTaskError,

@@ -30,6 +30,15 @@ class Defaults:
     DBQ_DELETE_BATCH_SIZE: int = 5000
     # Default age, in hours, of finished jobs that delete_old_jobs removes.
     DBQ_DELETE_JOBS_AFTER_HOURS: float = 24.0
+    # Whether workers also spawn the jobs of due schedules (set False on workers that must not).
+    DBQ_SCHEDULER: bool = True
+    # Longest a worker's scheduler waits between two looks at the schedule table, in seconds.
+    DBQ_SCHEDULER_INTERVAL: float = 1.0
+    # Seconds after its time that an occurrence still counts as on time rather than missed
+    # (catch_up "skip" drops missed occurrences).
+    DBQ_SCHEDULE_GRACE: float = 60.0
+    # Most jobs one schedule spawns in one catch-up (catch_up "all" and "skip").
+    DBQ_SCHEDULE_CATCH_UP_LIMIT: int = 100
 
 
 class Settings:

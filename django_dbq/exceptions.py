@@ -6,6 +6,7 @@ DbqError                      base class; do not raise directly
 │   ├── UnknownJobError       the job name is not declared in JOBS
 │   ├── InvalidWorkspaceError the workspace is not a JSON object or breaks the job's schema
 │   └── DuplicateJobError     a unique job with the same key is already waiting or running
+├── InvalidScheduleError      a schedule's definition is invalid (also ValueError)
 ├── StepError                 a step could not be run (also RuntimeError)
 │   ├── UndeclaredTaskError   the row names a task path that JOBS does not declare for it
 │   └── StepTimeout           the step ran longer than the job's ``timeout``
@@ -41,6 +42,17 @@ class DuplicateJobError(EnqueueError):
     def __init__(self, message: str, existing=None):
         super().__init__(message)
         self.existing = existing
+
+
+class InvalidScheduleError(DbqError, ValueError):
+    """A schedule's definition is invalid (cron expression, interval, job, workspace...).
+
+    ``errors`` maps field names to messages, for forms and the admin.
+    """
+
+    def __init__(self, message: str, errors: dict[str, str] | None = None):
+        super().__init__(message)
+        self.errors = errors or {}
 
 
 class StepError(DbqError, RuntimeError):

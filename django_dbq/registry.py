@@ -8,7 +8,7 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -16,6 +16,9 @@ from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from .exceptions import ConfigurationError, InvalidWorkspaceError, UnknownJobError
+
+if TYPE_CHECKING:
+    from .schedules import ScheduleSpec
 
 HOOK_KEYS = ("creation_hook", "pre_task_hook", "post_task_hook", "failure_hook")
 OPTION_KEYS = (
@@ -65,7 +68,7 @@ class JobSpec:
     timeout: float | None = None
     atomic: bool = False
     unique: bool | tuple[str, ...] = False
-    schedules: tuple[Any, ...] = field(default=())
+    schedules: tuple[ScheduleSpec, ...] = field(default=())
     # Whether a job's workspace may set its own PER_JOB_OPTION_KEYS under "options": a Django
     # task's retries and timeout belong to the task, and all tasks share one job name.
     options_from_workspace: bool = False
@@ -195,10 +198,27 @@ class Registry:
                 f"JOBS must be a dict of job name to tasks, not {type(jobs_setting).__name__}.",
             )
             return
+        schedule_owners: dict[str, str] = {}
         for name, entry in jobs_setting.items():
             spec = self._parse(name, entry)
-            if spec is not None:
-                self.specs[name] = spec
+            if spec is None:
+                continue
+            clashes = [s.name for s in spec.schedules if s.name in schedule_owners]
+            if clashes:
+                self._problem(
+                    name,
+                    "E010",
+                    f"JOBS[{name!r}] declares schedule {clashes[0]!r}, which "
+                    f"JOBS[{schedule_owners[clashes[0]]!r}] declares too.",
+                    "Schedule names are unique: give one of them a different 'name'.",
+                )
+                continue
+            schedule_owners.update((s.name, name) for s in spec.schedules)
+            self.specs[name] = spec
+
+    def schedules(self) -> list[ScheduleSpec]:
+        """Every schedule declared in JOBS."""
+        return [schedule for spec in self.specs.values() for schedule in spec.schedules]
 
     def get(self, name: str) -> JobSpec:
         """The spec of a declared job; raises UnknownJobError naming the known jobs."""
@@ -282,12 +302,20 @@ class Registry:
         options = self._parse_options(name, entry)
         if len(self.problems.get(name, [])) > before:
             return None
-        return JobSpec(
+        spec = JobSpec(
             name=name,
             tasks=tuple(tasks),
             **{key: entry.get(key) for key in HOOK_KEYS},
             **options,
         )
+        for schedule in spec.schedules:
+            try:
+                spec.validate_workspace(schedule.workspace)
+            except InvalidWorkspaceError as error:
+                self._problem(name, "E010", f"JOBS[{name!r}] schedule {schedule.name!r}: {error}")
+        if len(self.problems.get(name, [])) > before:
+            return None
+        return spec
 
     def _parse_options(self, name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
         options: dict[str, Any] = {}
@@ -338,10 +366,12 @@ class Registry:
                 f"JOBS[{name!r}]['unique'] must be True, False or a list of workspace keys, not {unique!r}.",
             )
         options["unique"] = unique
-        schedules = entry.get("schedules", ())
-        options["schedules"] = (
-            tuple(schedules) if isinstance(schedules, (list, tuple)) else (schedules,)
-        )
+        from .schedules import parse_declarations
+
+        schedules, problems = parse_declarations(name, entry.get("schedules", ()))
+        for problem in problems:
+            self._problem(name, "E010", problem)
+        options["schedules"] = schedules
         return options
 
 

@@ -23,6 +23,7 @@ from .maintenance import rescue_expired_leases
 from .models import Job, JobState
 from .notify import waker_for
 from .outcomes import OutcomeBuffer
+from .scheduler import SchedulerThread, run_scheduler_once
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class Worker:
         batch_size: int | None = None,
         lease_seconds: float | None = None,
         worker_id: str | None = None,
+        scheduler: bool | None = None,
     ):
         self.queue_name = name
         self.rate_limit_in_seconds = rate_limit_in_seconds
@@ -61,6 +63,8 @@ class Worker:
         self.lease = Lease(
             worker_id or default_worker_id(), lease_seconds or conf.DBQ_LEASE_SECONDS
         )
+        # Whether this worker also spawns the jobs of due schedules (default DBQ_SCHEDULER).
+        self.run_scheduler = conf.DBQ_SCHEDULER if scheduler is None else scheduler
         self.alive = True
         self.steps_run = 0
         self.current_job: Job | None = None
@@ -91,6 +95,7 @@ class Worker:
         self._install_signal_handlers()
         heartbeat = Heartbeat(self)
         heartbeat.start()
+        scheduler = self._start_scheduler()
         logger.info("event=worker_started worker=%s queue=%s", self.worker_id, self.queue_name)
         failures = 0
         try:
@@ -110,6 +115,8 @@ class Worker:
             self._flush_outcomes_quietly()
             heartbeat.stop()
             self._restore_signal_handlers()
+            if scheduler is not None:
+                scheduler.stop()
             if self._waker:
                 self._waker.close()
                 self._waker = None
@@ -271,6 +278,22 @@ class Worker:
         if self._waker is None:
             self._waker = waker_for(self._alias, self.queue_name)
         return self._waker
+
+    def _start_scheduler(self) -> SchedulerThread | None:
+        """Spawn due schedules beside the loop; a burst worker does one pass first instead."""
+        if not self.run_scheduler:
+            return None
+        if self.burst:
+            try:
+                run_scheduler_once()
+            except (DatabaseError, InterfaceError) as error:
+                logger.error(
+                    "event=scheduler_database_error worker=%s error=%r", self.worker_id, error
+                )
+            return None
+        thread = SchedulerThread(self.worker_id)
+        thread.start()
+        return thread
 
     def _maintain_if_due(self) -> None:
         now = time.monotonic()

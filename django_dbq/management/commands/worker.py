@@ -61,6 +61,13 @@ class Command(BaseCommand):
             help="seconds an idle worker waits between polls (default DBQ_POLL_INTERVAL)",
         )
         parser.add_argument(
+            "--no-scheduler",
+            dest="scheduler",
+            action="store_false",
+            default=None,
+            help="do not spawn the jobs of due schedules in this worker (default DBQ_SCHEDULER)",
+        )
+        parser.add_argument(
             "--batch-size",
             type=positive_int,
             default=None,
@@ -77,6 +84,7 @@ class Command(BaseCommand):
             max_jobs=options["max_jobs"],
             poll_interval=options["poll_interval"],
             batch_size=options["batch_size"],
+            scheduler=options["scheduler"],
         )
         self.stdout.write(
             f'Starting job worker {worker.worker_id} for queue "{worker.queue_name}"'
