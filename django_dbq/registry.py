@@ -18,7 +18,7 @@ from django.utils.module_loading import import_string
 from .exceptions import ConfigurationError, InvalidWorkspaceError, UnknownJobError
 
 if TYPE_CHECKING:
-    from .schedules import ScheduleSpec
+    from .schedule_sync import ScheduleSpec
 
 HOOK_KEYS = ("creation_hook", "pre_task_hook", "post_task_hook", "failure_hook")
 OPTION_KEYS = (
@@ -366,7 +366,7 @@ class Registry:
                 f"JOBS[{name!r}]['unique'] must be True, False or a list of workspace keys, not {unique!r}.",
             )
         options["unique"] = unique
-        from .schedules import parse_declarations
+        from .schedule_sync import parse_declarations
 
         schedules, problems = parse_declarations(name, entry.get("schedules", ()))
         for problem in problems:

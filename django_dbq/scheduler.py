@@ -38,7 +38,7 @@ from .conf import settings as conf
 from .exceptions import DbqError
 from .models import Job, Schedule
 from .recurrence import for_storage, plan
-from .schedules import sync_declared_schedules
+from .schedule_sync import sync_declared_schedules
 
 logger = logging.getLogger(__name__)
 

@@ -1,256 +1,239 @@
-"""Schedules declared in JOBS: reading the declarations, and syncing them into the table.
+"""The Schedule model: a recurring job, spawned once per occurrence of a cron rule or interval.
 
-```python
-JOBS = {
-    "nightly_import": {
-        "tasks": ["app.jobs.fetch", "app.jobs.store"],
-        "schedules": ["0 3 * * *"],  # named "nightly_import", like the job
-    },
-    "sync": {
-        "tasks": ["app.jobs.sync"],
-        "schedules": [
-            {"name": "sync-eu", "interval": "15m", "workspace": {"region": "eu"}},
-            {"name": "sync-us", "cron": "*/15 * * * *", "catch_up": "once", "priority": 5},
-        ],
-    },
-}
-```
-
-Every worker syncs them when it starts (and ``manage.py schedules sync`` does on demand):
-a declared schedule is created, updated when its declaration changed, and removed from the
-table when it is no longer declared. Syncing is idempotent and safe when many workers start at
-once: each row stores a fingerprint of the declaration it came from, and is only rewritten by
-an UPDATE conditioned on the fingerprint it had.
+The rules themselves are in recurrence.py, spawning in scheduler.py, and the schedules declared in
+JOBS are synced by schedule_sync.py.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime
-import hashlib
-import json
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.db import IntegrityError, router, transaction
+from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils import timezone
 
-from .exceptions import InvalidScheduleError
+from .exceptions import DbqError, InvalidScheduleError
+from .recurrence import (
+    CatchUp,
+    Cron,
+    Interval,
+    Recurrence,
+    for_storage,
+    format_duration,
+    validate_cron,
+    validate_interval,
+)
+from .registry import get_registry
+
+if TYPE_CHECKING:
+    from .models import Job
 
 logger = logging.getLogger(__name__)
 
-SCHEDULE_KEYS = (
-    "name",
-    "cron",
-    "interval",
-    "workspace",
-    "queue_name",
-    "priority",
-    "enabled",
-    "catch_up",
-)
+
+class ScheduleQuerySet(models.QuerySet):
+    """Queries over schedules."""
+
+    def due(self, now: datetime.datetime | None = None):
+        """Enabled schedules whose next run time has come."""
+        return self.filter(enabled=True, next_run_at__lte=now or timezone.now())
+
+    def declared_in_settings(self):
+        """Schedules synced from the ``schedules`` entries of JOBS."""
+        return self.exclude(settings_hash="")
 
 
-@dataclass(frozen=True)
-class ScheduleSpec:
-    """One schedule declared in JOBS, validated."""
+class Schedule(models.Model):
+    """A recurring job: one job per occurrence of a cron expression or of a fixed interval."""
 
-    name: str
-    job_name: str
-    cron: str = ""
-    interval: datetime.timedelta | None = None
-    workspace: Mapping[str, Any] = field(default_factory=dict)
-    queue_name: str = "default"
-    priority: int = 0
-    # None when the declaration does not say: then an operator's enable/disable sticks.
-    enabled: bool | None = None
-    catch_up: str = "skip"
+    CatchUp = CatchUp
 
-    def fingerprint(self) -> str:
-        """A digest of the declaration; a synced row stores it to know it is up to date."""
-        declared = {
-            "job_name": self.job_name,
-            "cron": self.cron,
-            "interval": self.interval.total_seconds() if self.interval is not None else None,
-            "workspace": self.workspace,
-            "queue_name": self.queue_name,
-            "priority": self.priority,
-            "enabled": self.enabled,
-            "catch_up": self.catch_up,
-        }
-        encoded = json.dumps(declared, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(encoded.encode()).hexdigest()
-
-    def definition(self) -> dict[str, Any]:
-        """The Schedule fields this declaration sets."""
-        fields = {
-            "job_name": self.job_name,
-            "cron": self.cron,
-            "interval": self.interval,
-            "workspace": json.loads(json.dumps(self.workspace)),
-            "queue_name": self.queue_name,
-            "priority": self.priority,
-            "catch_up": self.catch_up,
-        }
-        if self.enabled is not None:
-            fields["enabled"] = self.enabled
-        return fields
-
-
-def parse_declarations(job_name: str, declared: Any) -> tuple[tuple[ScheduleSpec, ...], list[str]]:
-    """A job's ``schedules`` entry (a cron string, a dict, or a list of them) -> specs, problems."""
-    from .recurrence import CatchUp, parse_interval, validate_cron
-
-    entries = declared if isinstance(declared, (list, tuple)) else [declared]
-    where = f"JOBS[{job_name!r}]['schedules']"
-    parsed: list[ScheduleSpec] = []
-    problems: list[str] = []
-    for entry in entries:
-        if isinstance(entry, str):
-            entry = {"cron": entry}
-        if not isinstance(entry, Mapping):
-            problems.append(
-                f"{where} entries must be cron strings or dicts, not {type(entry).__name__}."
-            )
-            continue
-        name = entry.get("name", job_name)
-        wrong: list[str] = []
-        unknown = sorted(set(entry) - set(SCHEDULE_KEYS))
-        if unknown:
-            wrong.append(f"unknown keys {unknown} (allowed: {', '.join(SCHEDULE_KEYS)})")
-        if not isinstance(name, str) or not name or len(name) > 100:
-            wrong.append("'name' must be a non-empty string of at most 100 characters")
-        cron, interval = entry.get("cron"), entry.get("interval")
-        if (cron is None) == (interval is None):
-            wrong.append("give exactly one of 'cron' and 'interval'")
-        try:
-            cron = validate_cron(cron) if cron is not None else ""
-            interval = parse_interval(interval) if interval is not None else None
-        except InvalidScheduleError as error:
-            wrong.append(str(error))
-        workspace = entry.get("workspace", {})
-        if not isinstance(workspace, Mapping):
-            wrong.append(f"'workspace' must be a dict, not {type(workspace).__name__}")
-        priority = entry.get("priority", 0)
-        if isinstance(priority, bool) or not isinstance(priority, int):
-            wrong.append(f"'priority' must be an integer, not {priority!r}")
-        elif not -32768 <= priority <= 32767:
-            wrong.append("'priority' must be between -32768 and 32767")
-        queue_name = entry.get("queue_name", "default")
-        if not isinstance(queue_name, str) or not queue_name or len(queue_name) > 100:
-            wrong.append("'queue_name' must be a non-empty string of at most 100 characters")
-        enabled = entry.get("enabled")
-        if enabled is not None and not isinstance(enabled, bool):
-            wrong.append(f"'enabled' must be True or False, not {enabled!r}")
-        catch_up = entry.get("catch_up", CatchUp.SKIP)
-        if catch_up not in CatchUp.values:
-            wrong.append(f"'catch_up' must be one of {CatchUp.values}, not {catch_up!r}")
-        if any(spec.name == name for spec in parsed):
-            wrong.append(
-                "another schedule of this job has the same name (an unnamed schedule takes "
-                "the job's name): give each one a 'name'"
-            )
-        if wrong:
-            problems.extend(f"{where} schedule {name!r}: {message}." for message in wrong)
-            continue
-        parsed.append(
-            ScheduleSpec(
-                name=name,
-                job_name=job_name,
-                cron=cron,
-                interval=interval,
-                workspace=dict(workspace),
-                queue_name=queue_name,
-                priority=priority,
-                enabled=enabled,
-                catch_up=str(catch_up),
-            )
-        )
-    return tuple(parsed), problems
-
-
-@dataclass
-class SyncResult:
-    """What one sync changed."""
-
-    created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.created or self.updated or self.removed)
-
-
-def sync_declared_schedules(now: datetime.datetime | None = None) -> SyncResult:
-    """Make the table match the schedules declared in JOBS; safe to run from many workers."""
-    from .models import Schedule
-    from .registry import get_registry
-
-    now = now or timezone.now()
-    result = SyncResult()
-    declared = {spec.name: spec for spec in get_registry().schedules()}
-    stored = dict(Schedule.objects.filter(name__in=declared).values_list("name", "settings_hash"))
-    for name, spec in declared.items():
-        fingerprint = spec.fingerprint()
-        if stored.get(name) == fingerprint:
-            continue
-        if name not in stored and _create(spec, fingerprint):
-            result.created.append(name)
-        elif _update(spec, fingerprint, now):
-            result.updated.append(name)
-    stale = Schedule.objects.declared_in_settings().exclude(name__in=declared)
-    result.removed = sorted(stale.values_list("name", flat=True))
-    if result.removed:
-        Schedule.objects.filter(name__in=result.removed).declared_in_settings().delete()
-    if result:
-        logger.info(
-            "event=schedules_synced created=%s updated=%s removed=%s",
-            ",".join(result.created) or "-",
-            ",".join(result.updated) or "-",
-            ",".join(result.removed) or "-",
-        )
-    return result
-
-
-def _create(spec: ScheduleSpec, fingerprint: str) -> bool:
-    """Insert the declared schedule; False when another worker inserted it first."""
-    from .models import Schedule
-
-    schedule = Schedule(name=spec.name, settings_hash=fingerprint, **spec.definition())
-    try:
-        with transaction.atomic(using=router.db_for_write(Schedule)):
-            schedule.save()
-    except IntegrityError:
-        return False
-    return True
-
-
-def _update(spec: ScheduleSpec, fingerprint: str, now: datetime.datetime) -> bool:
-    """Rewrite a row whose declaration changed; False when another worker already did."""
-    from .models import Schedule
-
-    row = Schedule.objects.filter(name=spec.name).first()
-    if row is None or row.settings_hash == fingerprint:
-        return False
-    if not row.settings_hash:
-        logger.warning("event=schedule_adopted schedule=%s reason=declared_in_JOBS", spec.name)
-    previous_hash = row.settings_hash
-    for key, value in spec.definition().items():
-        setattr(row, key, value)
-    errors = row.definition_errors()
-    if errors:
-        logger.error("event=schedule_sync_failed schedule=%s errors=%s", spec.name, errors)
-        return False
-    if row.enabled and row.needs_next_run_at():
-        row.next_run_at = row.first_run_after(now)
-    # Conditioned on the fingerprint read above: of many workers syncing the same change at
-    # once, exactly one writes it, and next_run_at is computed once.
-    return bool(
-        Schedule.objects.filter(pk=row.pk, settings_hash=previous_hash).update(
-            **spec.definition(),
-            next_run_at=row.next_run_at,
-            settings_hash=fingerprint,
-            modified=now,
-        )
+    name = models.CharField(max_length=100, unique=True)
+    job_name = models.CharField(max_length=100, help_text="A job declared in JOBS.")
+    cron = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text='Five fields, in the project\'s TIME_ZONE: "0 3 * * *" is 03:00 every day.',
     )
+    interval = models.DurationField(
+        null=True, blank=True, help_text="Or a fixed interval (at least one second)."
+    )
+    # The workspace each spawned job starts with (validated against the job's schema).
+    workspace = models.JSONField(default=dict, blank=True)
+    queue_name = models.CharField(max_length=100, default="default")
+    priority = models.SmallIntegerField(default=0)
+    enabled = models.BooleanField(default=True)
+    catch_up = models.CharField(max_length=10, choices=CatchUp.choices, default=CatchUp.SKIP)
+    # The oldest occurrence not yet handled: the scheduler spawns it once this time has come.
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    # When this schedule last spawned a job.
+    last_run_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Why the last occurrence spawned no job ("" when it did).
+    last_error = models.TextField(blank=True, editable=False)
+    # Fingerprint of the JOBS declaration this row was synced from; "" for schedules made at
+    # run time (admin, code, command). Syncing compares it instead of every field.
+    settings_hash = models.CharField(max_length=64, blank=True, editable=False)
+    created = models.DateTimeField(default=timezone.now, editable=False)
+    modified = models.DateTimeField(auto_now=True)
+
+    objects = ScheduleQuerySet.as_manager()
+
+    class Meta:
+        app_label = "django_dbq"
+        ordering = ["name"]
+        indexes = [
+            # The scheduler's look for due rows, once a second per worker.
+            models.Index(fields=["enabled", "next_run_at"], name="dbq_schedule_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.when})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Validate, then save; a new or changed rule (or re-enabling) sets next_run_at afresh.
+
+        Raises InvalidScheduleError, naming each wrong field, and saves nothing.
+        """
+        errors = self.definition_errors()
+        if errors:
+            details = "; ".join(f"{field}: {message}" for field, message in errors.items())
+            raise InvalidScheduleError(f"schedule {self.name!r} is invalid: {details}", errors)
+        if self.needs_next_run_at():
+            self.next_run_at = self.first_run_after(timezone.now())
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "next_run_at", "modified"}
+        super().save(*args, **kwargs)
+        self._remember_loaded()
+
+    def clean(self) -> None:
+        """Model validation (admin and forms): the definition must be valid."""
+        errors = self.definition_errors()
+        if errors:
+            raise ValidationError(errors)
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._remember_loaded()
+        return instance
+
+    @property
+    def when(self) -> str:
+        """The rule, for people: the cron expression or "every 1h30m"."""
+        if self.cron:
+            return self.cron
+        if self.interval is not None:
+            return f"every {format_duration(self.interval)}"
+        return "never"
+
+    @property
+    def from_settings(self) -> bool:
+        """Whether this schedule is declared in JOBS (a worker re-syncs it on start)."""
+        return bool(self.settings_hash)
+
+    def recurrence(self, anchor: datetime.datetime | None = None) -> Recurrence:
+        """The rule as an object; an interval's grid is anchored at ``anchor``."""
+        if self.cron:
+            return Cron(self.cron)
+        return Interval(self.interval, anchor=anchor)
+
+    # -- validation and saving -----------------------------------------------------------------
+
+    def definition_errors(self) -> dict[str, str]:
+        """What is wrong with this schedule's definition, by field; empty when it is valid."""
+        errors: dict[str, str] = {}
+        if not self.name:
+            errors["name"] = "A schedule needs a name."
+        spec = None
+        try:
+            spec = get_registry().get(self.job_name)
+        except DbqError as error:
+            errors["job_name"] = str(error)
+        if bool(self.cron) == (self.interval is not None):
+            errors["cron"] = "Give either a cron expression or an interval, not both or neither."
+        elif self.cron:
+            try:
+                self.cron = validate_cron(self.cron)
+            except InvalidScheduleError as error:
+                errors["cron"] = str(error)
+        else:
+            try:
+                validate_interval(self.interval)
+            except InvalidScheduleError as error:
+                errors["interval"] = str(error)
+        if self.catch_up not in CatchUp.values:
+            errors["catch_up"] = f"Must be one of {', '.join(CatchUp.values)}."
+        if spec is not None:
+            try:
+                spec.validate_workspace(self.workspace)
+            except DbqError as error:
+                errors["workspace"] = str(error)
+        return errors
+
+    def first_run_after(self, now: datetime.datetime) -> datetime.datetime:
+        """The next occurrence after ``now``; an interval keeps its grid when it has one."""
+        loaded = getattr(self, "_loaded", None)
+        same_rule = loaded is not None and loaded[:2] == (self.cron, self.interval)
+        anchor = self.next_run_at if same_rule else None
+        return for_storage(self.recurrence(anchor=anchor).next_after(now))
+
+    def needs_next_run_at(self) -> bool:
+        """Whether saving must compute next_run_at: new, rule changed, or enabled again."""
+        if not self.enabled:
+            return False
+        loaded = getattr(self, "_loaded", None)
+        if self.next_run_at is None or loaded is None:
+            return self.next_run_at is None
+        rule_changed = loaded[:2] != (self.cron, self.interval)
+        re_enabled = not loaded[2]
+        return rule_changed or re_enabled
+
+    def _remember_loaded(self) -> None:
+        # Deferred fields are not read here: that would cost a query per row.
+        if self.get_deferred_fields() & {"cron", "interval", "enabled"}:
+            self._loaded = None
+        else:
+            self._loaded = (self.cron, self.interval, self.enabled)
+
+    # -- operations ----------------------------------------------------------------------------
+
+    def enable(self) -> None:
+        """Resume: the next run is the rule's next occurrence (missed ones are not caught up)."""
+        if not self.enabled:
+            self.enabled = True
+            self.save(update_fields=["enabled", "modified"])
+
+    def disable(self) -> None:
+        """Stop at once: no occurrence is spawned after this commits."""
+        if self.enabled:
+            self.enabled = False
+            self.save(update_fields=["enabled", "modified"])
+
+    def new_job(self, scheduled_for: datetime.datetime | None = None) -> Job:
+        """An unsaved job as this schedule spawns it."""
+        from .models import Job
+
+        return Job(
+            name=self.job_name,
+            workspace=copy.deepcopy(self.workspace) if self.workspace is not None else {},
+            queue_name=self.queue_name,
+            priority=self.priority,
+            schedule=self,
+            scheduled_for=scheduled_for,
+        )
+
+    def trigger(self) -> Job:
+        """Enqueue one job now, outside the rule; next_run_at is unchanged."""
+        job = self.new_job()
+        job.save()
+        now = timezone.now()
+        Schedule.objects.filter(pk=self.pk).update(last_run_at=now, modified=now)
+        self.last_run_at = now
+        logger.info(
+            "event=schedule_triggered schedule=%s job=%s id=%s", self.name, job.name, job.pk
+        )
+        return job

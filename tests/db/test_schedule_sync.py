@@ -12,7 +12,7 @@ from django.test import override_settings
 from django_dbq.checks import check_jobs
 from django_dbq.models import Schedule
 from django_dbq.registry import get_registry
-from django_dbq.schedules import sync_declared_schedules
+from django_dbq.schedule_sync import sync_declared_schedules
 
 UTC = datetime.timezone.utc
 NOW = datetime.datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
@@ -179,7 +179,8 @@ def test_a_schedule_no_longer_declared_is_removed_and_runtime_ones_are_kept():
     Schedule(name="made-at-runtime", job_name="basic", cron="@daily").save()
     with override_settings(JOBS={**jobs_with(["0 3 * * *"]), "basic": ["tests.tasks.record"]}):
         sync()
-    with override_settings(JOBS={"nightly": ["tests.tasks.record"], "basic": ["tests.tasks.record"]}):
+    undeclared = {"nightly": ["tests.tasks.record"], "basic": ["tests.tasks.record"]}
+    with override_settings(JOBS=undeclared):
         assert sync().removed == ["nightly"]
     assert list(Schedule.objects.values_list("name", flat=True)) == ["made-at-runtime"]
 

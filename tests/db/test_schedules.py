@@ -251,13 +251,17 @@ def test_a_job_no_longer_in_jobs_is_recorded_as_the_error_and_the_schedule_moves
     assert schedule.last_run_at is None
 
 
-def test_a_failing_creation_hook_fails_that_occurrence_only():
-    make("hooked", job_name="hooked", next_run_at=utc(2026, 1, 10, 3))
+def test_a_failing_creation_hook_fails_that_occurrence_only(settings):
+    # tests.tasks.fail raises ValueError("boom"), here as a creation hook.
+    bad_hook = {"tasks": ["tests.tasks.record"], "creation_hook": "tests.tasks.fail"}
+    settings.JOBS = {**settings.JOBS, "bad_hook": bad_hook}
+    make("hooked", job_name="bad_hook", next_run_at=utc(2026, 1, 10, 3))
     make("plain", next_run_at=utc(2026, 1, 10, 3))
-    with mock.patch("tests.tasks.on_create", side_effect=RuntimeError("hook broke")):
-        jobs = run_due_schedules(now=utc(2026, 1, 10, 3, 0, 1))
+    jobs = run_due_schedules(now=utc(2026, 1, 10, 3, 0, 1))
     assert [job.name for job in jobs] == ["basic"]
-    assert "hook broke" in Schedule.objects.get(name="hooked").last_error
+    hooked = Schedule.objects.get(name="hooked")
+    assert "ValueError: boom" in hooked.last_error
+    assert hooked.next_run_at == utc(2026, 1, 11, 3)
 
 
 def test_an_occurrence_already_spawned_is_not_spawned_again_when_next_run_is_moved_back():

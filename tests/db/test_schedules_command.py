@@ -65,7 +65,7 @@ def test_list_shows_schedules_as_a_table():
     run("add", "nightly", "basic", "--cron", "0 3 * * *")
     run("add", "often", "basic", "--interval", "90", "--disabled")
     lines = run("list").splitlines()
-    assert lines[0].split() == ["NAME", "JOB", "WHEN", "NEXT", "RUN", "LAST", "RUN", "ENABLED", "FROM"]
+    assert lines[0].split() == "NAME JOB WHEN NEXT RUN LAST RUN ENABLED FROM".split()
     assert lines[1].split()[:3] == ["nightly", "basic", "0"]
     assert "(disabled)" in lines[2]
     assert run() == run("list")

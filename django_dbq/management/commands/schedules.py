@@ -9,7 +9,7 @@ from django.utils import timezone
 from django_dbq.exceptions import DbqError
 from django_dbq.models import Schedule
 from django_dbq.recurrence import CatchUp, parse_interval
-from django_dbq.schedules import sync_declared_schedules
+from django_dbq.schedule_sync import sync_declared_schedules
 
 
 def interval(value: str):
