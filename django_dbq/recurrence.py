@@ -104,11 +104,16 @@ class Cron(Recurrence):
         # Normalise through UTC so the start carries the right fold in a repeated hour.
         local = to_aware(after).astimezone(datetime.timezone.utc).astimezone(self.tz)
         iterator = croniter(self.expression, local)
+        previous = None
         while True:
             found = iterator.get_next(datetime.datetime)
             occurrence = found.astimezone(datetime.timezone.utc)
             if not self.every_hour and _is_repeat_of_wall_time(occurrence, self.tz):
                 continue
+            # Times skipped by a DST gap all map to the moment after it: run that moment once.
+            if previous is not None and occurrence <= previous:
+                continue
+            previous = occurrence
             yield occurrence
 
     def __str__(self) -> str:
@@ -182,6 +187,7 @@ def plan(
     """
     if catch_up not in CatchUp.values:
         raise InvalidScheduleError(f"catch_up must be one of {CatchUp.values}, not {catch_up!r}")
+    due_since, now = to_aware(due_since), to_aware(now)  # naive with USE_TZ = False
     limit = max(1, limit)
     if due_since > now:
         return Plan((), False, due_since)

@@ -86,6 +86,14 @@ def test_a_fixed_time_repeated_when_clocks_go_back_runs_once():
     ]
 
 
+def test_several_times_in_the_skipped_hour_run_once_right_after_the_gap():
+    twice_an_hour = Cron("15,45 1 * * *", tz=LONDON)
+    assert take(twice_an_hour, utc(2026, 3, 28, 12), 2) == [
+        utc(2026, 3, 29, 1, 0),
+        local(LONDON, 2026, 3, 30, 1, 15),
+    ]
+
+
 def test_an_hourly_cron_runs_in_both_copies_of_a_repeated_hour():
     hourly = Cron("0 * * * *", tz=LONDON)
     # Every real hour: 00:00, 01:00 and 02:00 UTC are 01:00 BST, 01:00 GMT and 02:00 GMT.
@@ -258,6 +266,21 @@ def test_a_next_run_set_by_hand_runs_at_that_time_then_the_rule_takes_over():
     decided = plan_for(CatchUp.SKIP, utc(2026, 1, 1, 12, 17), now=utc(2026, 1, 1, 12, 17, 5))
     assert decided.spawn == (utc(2026, 1, 1, 12, 17),)
     assert decided.next_run_at == utc(2026, 1, 1, 13)
+
+
+def test_naive_times_are_read_in_the_project_time_zone(settings):
+    # With USE_TZ = False the database hands back naive local times.
+    settings.TIME_ZONE = "Europe/London"
+    decided = plan(
+        Cron("0 3 * * *"),
+        datetime.datetime(2026, 7, 1, 3, 0),
+        datetime.datetime(2026, 7, 1, 3, 0, 5),
+        CatchUp.SKIP,
+        grace=60,
+        limit=100,
+    )
+    assert decided.spawn == (utc(2026, 7, 1, 2, 0),)
+    assert decided.next_run_at == utc(2026, 7, 2, 2, 0)
 
 
 def test_an_unknown_catch_up_policy_is_rejected():
