@@ -116,8 +116,9 @@ class Schedule(models.Model):
             raise ValidationError(errors)
 
     @classmethod
-    def from_db(cls, db, field_names, values):
-        instance = super().from_db(db, field_names, values)
+    def from_db(cls, db, field_names, values, **kwargs):
+        # **kwargs: Django 6.1 passes fetch_mode.
+        instance = super().from_db(db, field_names, values, **kwargs)
         instance._remember_loaded()
         return instance
 
