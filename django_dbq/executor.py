@@ -222,12 +222,16 @@ def _record_success(
             result=job.result,
             attempts=1 if keep else 0,
             run_after=None,
+            finished_at=None,
+            unique_key=job.unique_key,
             last_error="",
             traceback="",
             modified=now,
         )
+        # Every outcome names the same columns, so a group written together never mixes in a
+        # value the job's next step has already set in memory.
         if keep:
-            values.update(lease_expires_at=lease.until(now))
+            values.update(state=JobState.PROCESSING, lease_expires_at=lease.until(now))
         else:
             values.update(state=JobState.READY, lease_expires_at=None)
         outcome = StepOutcome(ADVANCED, kept=keep)

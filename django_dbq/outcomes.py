@@ -120,6 +120,7 @@ class OutcomeBuffer:
 
     def _write(self, pending: dict[Any, Pending]) -> set:
         from .claim import claimer_for
+        from .claim.base import is_deadlock
 
         claimer = claimer_for(router.db_for_write(Job))
         # Same order in every worker, so concurrent writes cannot deadlock each other.
@@ -133,7 +134,7 @@ class OutcomeBuffer:
             except OperationalError as error:
                 # MariaDB/MySQL report deadlocks with claims as errors; the writes are
                 # idempotent (absolute values, guarded), so the whole group is simply retried.
-                if attempt == 2 or "deadlock" not in str(error).lower():
+                if attempt == 2 or not is_deadlock(error):
                     raise
                 logger.warning("event=outcome_write_retry attempt=%s error=%r", attempt + 1, error)
         return set()

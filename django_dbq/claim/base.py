@@ -11,6 +11,17 @@ if TYPE_CHECKING:
     from ..models import Job
 
 
+def is_deadlock(error: Exception) -> bool:
+    """Whether a database error is a deadlock or lock wait timeout, after which a retry works."""
+    code = error.args[0] if error.args else None
+    # 1213: deadlock, 1205: lock wait timeout (MySQL/MariaDB); 40P01: deadlock (PostgreSQL).
+    return (
+        code in (1213, 1205)
+        or getattr(error, "pgcode", None) == "40P01"
+        or ("deadlock" in str(error).lower())
+    )
+
+
 class Claimer:
     """Takes up to ``limit`` runnable jobs of a queue and leases them to one owner.
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+import logging
+
+from django.db import OperationalError, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 
 from ..exceptions import ClaimError
-from .base import Claimer
+from .base import Claimer, is_deadlock
+
+logger = logging.getLogger(__name__)
+
+DEADLOCK_RETRIES = 5
 
 
 class SelectForUpdateClaimer(Claimer):
@@ -16,6 +22,19 @@ class SelectForUpdateClaimer(Claimer):
     skips_locked_rows = True
 
     def claim(self, queue_name, owner, limit, now, lease_until):
+        # InnoDB may pick this transaction as a deadlock victim against concurrent outcome
+        # writes (they lock the same index entries in another order). It was rolled back, so
+        # nothing was claimed and trying again is safe.
+        for attempt in range(DEADLOCK_RETRIES):
+            try:
+                return self._claim_once(queue_name, owner, limit, now, lease_until)
+            except OperationalError as error:
+                if attempt == DEADLOCK_RETRIES - 1 or not is_deadlock(error):
+                    raise
+                logger.warning("event=claim_deadlock_retry attempt=%s", attempt + 1)
+        return []
+
+    def _claim_once(self, queue_name, owner, limit, now, lease_until):
         from ..models import Job, JobState
 
         alias = self.connection.alias

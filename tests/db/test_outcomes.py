@@ -150,3 +150,15 @@ def test_zero_outcome_delay_writes_every_step_at_once(settings):
     worker.outcomes.flush()
     job.refresh_from_db()
     assert (job.state, job.step) == (JobState.PROCESSING, 1)
+
+
+def test_every_outcome_names_the_same_columns():
+    # A group is written with one column list; an outcome lacking a column would take the
+    # job's in-memory value, which its next step may already have changed.
+    Job.objects.create(name="three_steps")
+    Job.objects.create(name="basic")
+    worker = Worker("default")
+    for job in claimed(worker, 2):
+        run_step(job, worker.lease, keep=True, buffer=worker.outcomes)
+    kept, completed = (entry.values for entry in worker.outcomes._pending.values())
+    assert set(kept) == set(completed)
