@@ -202,8 +202,12 @@ class ScheduleAdmin(admin.ModelAdmin):
     def enable_schedules(self, request: HttpRequest, queryset: QuerySet) -> None:
         count = 0
         for schedule in queryset.filter(enabled=False):
-            schedule.enable()
-            count += 1
+            try:
+                schedule.enable()
+                count += 1
+            except DbqError as error:
+                # A schedule whose job left JOBS (or whose rule broke) cannot be enabled.
+                self.message_user(request, f"{schedule.name}: {error}", messages.ERROR)
         self.message_user(request, f"Enabled {count} schedule(s).", messages.SUCCESS)
 
     @admin.action(description="Disable selected schedules")

@@ -331,3 +331,32 @@ def test_actions_need_the_change_permission(client, django_user_model):
     client.force_login(user)
     page = client.get(CHANGELIST).content.decode()
     assert 'value="cancel_jobs"' not in page and 'value="retry_jobs"' not in page
+
+
+# -- schedules (the Schedule admin's own tests are in test_schedule_admin.py) ------------------
+
+
+def test_a_job_links_back_to_the_schedule_that_spawned_it(admin_client):
+    from django_dbq.models import Schedule
+
+    schedule = Schedule(name="nightly", job_name="basic", cron="0 3 * * *")
+    schedule.save()
+    job = schedule.trigger()
+    page = admin_client.get(change_url(job)).content.decode()
+    assert reverse("admin:django_dbq_schedule_change", args=[schedule.pk]) in page
+
+
+def test_enabling_a_schedule_whose_job_left_jobs_is_reported_not_a_server_error(admin_client):
+    from django_dbq.models import Schedule
+
+    schedule = Schedule(name="orphan", job_name="basic", cron="0 3 * * *", enabled=False)
+    schedule.save()
+    Schedule.objects.filter(pk=schedule.pk).update(job_name="removed_since")
+    response = admin_client.post(
+        reverse("admin:django_dbq_schedule_changelist"),
+        {"action": "enable_schedules", ACTION_CHECKBOX_NAME: [schedule.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert any("orphan: " in m and "unknown job name" in m for m in messages_of(response))
+    assert not Schedule.objects.get(pk=schedule.pk).enabled
