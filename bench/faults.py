@@ -260,7 +260,13 @@ class FaultRun:
                 self.enqueue(min(per_chunk, options.jobs - len(self.created)))
                 next_enqueue += ENQUEUE_EVERY
             if now >= next_fault:
-                self.fault(vendor)
+                # At least one connection kill per run (unless the chance is 0), whatever the dice.
+                overdue = (
+                    options.connection_kill_chance > 0
+                    and not self.faults.connection_kills
+                    and end - now < options.duration / 2
+                )
+                self.fault(vendor, kill_connections=overdue)
                 next_fault = now + self.rng.uniform(*options.kill_interval)
             self.replace_crashed()
             if now >= next_report:
@@ -272,7 +278,7 @@ class FaultRun:
             time.sleep(max(0.0, min(0.1, min(pending) - time.monotonic())))
         self.enqueue(options.jobs - len(self.created))
 
-    def fault(self, vendor: str) -> None:
+    def fault(self, vendor: str, kill_connections: bool = False) -> None:
         """SIGKILL a random worker, start its replacement; sometimes kill all connections."""
         running = [w for w in self.pool.running() if w not in self.pool.crashed]
         if running:
@@ -280,7 +286,8 @@ class FaultRun:
             self.pool.sigkill(victim)
             self.faults.sigkilled[victim.pid] = victim.sigkilled_at or time.time()
             self.pool.start()
-        if vendor != "sqlite" and self.rng.random() < self.options.connection_kill_chance:
+        chance = self.options.connection_kill_chance
+        if vendor != "sqlite" and (self.rng.random() < chance or kill_connections):
             from django.db import connection
 
             at = time.time()
