@@ -9,7 +9,9 @@ DbqError                      base class; do not raise directly
 ├── InvalidScheduleError      a schedule's definition is invalid (also ValueError)
 ├── StepError                 a step could not be run (also RuntimeError)
 │   ├── UndeclaredTaskError   the row names a task path that JOBS does not declare for it
-│   └── StepTimeout           the step ran longer than the job's ``timeout``
+│   ├── StepTimeout           the step ran longer than the job's ``timeout``
+│   └── StepLost              the step's worker died too often (DBQ_MAX_RESCUES)
+├── ClaimError                a claim could not lease the jobs it selected
 └── LeaseLost                 this worker no longer owns the job it was running
 """
 
@@ -65,6 +67,10 @@ class UndeclaredTaskError(StepError):
 
 class StepTimeout(StepError):
     """The step ran longer than the job's timeout."""
+
+
+class StepLost(StepError):
+    """The step's worker stopped (its lease expired) more than DBQ_MAX_RESCUES times."""
 
 
 class ClaimError(DbqError):

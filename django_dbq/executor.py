@@ -84,7 +84,7 @@ def run_step(
             buffer.flush()  # the job's earlier steps first, so the failure is written last
         return _record_failure(job, None, error, retry=False)
 
-    signals.step_started.send(sender=Job, job=job, step=index, task=spec.tasks[index])
+    signals.send(signals.step_started, job=job, step=index, task=spec.tasks[index])
     logger.info(
         "event=step_started job=%s id=%s step=%s/%s task=%s attempt=%s",
         job.name,
@@ -146,7 +146,7 @@ def run_step(
             buffer.flush()  # the job's earlier steps first, so the failure is written last
         outcome = _record_failure(job, spec, failure, retry=retry)
     if not outcome.pending:
-        signals.step_finished.send(sender=Job, job=job, step=index, outcome=outcome.kind)
+        signals.send(signals.step_finished, job=job, step=index, outcome=outcome.kind)
     return outcome
 
 
@@ -275,7 +275,7 @@ def _announce_success(
 ) -> None:
     """Log and signal a succeeded step once its outcome is written (``instead``: it was not)."""
     if instead is not None:
-        signals.step_finished.send(sender=Job, job=job, step=index, outcome=instead)
+        signals.send(signals.step_finished, job=job, step=index, outcome=instead)
         return
     logger.info(
         "event=step_succeeded job=%s id=%s step=%s/%s outcome=%s",
@@ -286,8 +286,8 @@ def _announce_success(
         kind,
     )
     if kind == COMPLETED:
-        signals.job_completed.send(sender=Job, job=job)
-    signals.step_finished.send(sender=Job, job=job, step=index, outcome=kind)
+        signals.send(signals.job_completed, job=job)
+    signals.send(signals.step_finished, job=job, step=index, outcome=kind)
 
 
 def _record_failure(job: Job, spec: JobSpec | None, error: Exception, retry: bool) -> StepOutcome:
@@ -332,7 +332,7 @@ def _record_failure(job: Job, spec: JobSpec | None, error: Exception, retry: boo
         )
         if changed:
             logger.info("event=job_failed job=%s id=%s error=%s", job.name, job.pk, message)
-            signals.job_failed.send(sender=Job, job=job, error=error)
+            signals.send(signals.job_failed, job=job, error=error)
             return StepOutcome(FAILED)
     if _cancel_if_stopping(job, lease):
         return StepOutcome(CANCELLED)

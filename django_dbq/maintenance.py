@@ -34,14 +34,7 @@ def rescue_expired_leases() -> int:
         last_error=message,
         modified=now,
     )
-    failed = Job.objects.filter(expired, state=JobState.PROCESSING, rescues__gte=limit).update(
-        state=JobState.FAILED,
-        lease_expires_at=None,
-        finished_at=now,
-        unique_key=None,
-        last_error=f"{message}; gave up after {limit} rescues (DBQ_MAX_RESCUES)",
-        modified=now,
-    )
+    failed = _fail_exhausted(expired, now, f"{message}; gave up after {limit} rescues")
     cancelled = Job.objects.filter(expired, state=JobState.STOPPING).update(
         state=JobState.CANCELLED,
         lease_expires_at=None,
@@ -49,8 +42,41 @@ def rescue_expired_leases() -> int:
         unique_key=None,
         modified=now,
     )
-    if requeued or failed or cancelled:
-        logger.warning(
-            "event=leases_rescued requeued=%s failed=%s cancelled=%s", requeued, failed, cancelled
-        )
+    if requeued or cancelled:
+        logger.warning("event=leases_rescued requeued=%s cancelled=%s", requeued, cancelled)
     return requeued + failed + cancelled
+
+
+def _fail_exhausted(expired: Q, now, message: str) -> int:
+    """Fail jobs rescued DBQ_MAX_RESCUES times, one by one: failure hook and job_failed too."""
+    from . import signals
+    from .exceptions import StepLost
+    from .executor import _run_failure_hook
+    from .registry import get_registry
+
+    limit = conf.DBQ_MAX_RESCUES
+    exhausted = Job.objects.filter(expired, state=JobState.PROCESSING, rescues__gte=limit)
+    failed = 0
+    for job in exhausted.order_by()[:100]:
+        # Guarded by the lease owner read above: a job another rescuer handled is skipped.
+        if not Job.objects.filter(
+            expired, pk=job.pk, state=JobState.PROCESSING, lease_owner=job.lease_owner
+        ).update(
+            state=JobState.FAILED,
+            lease_expires_at=None,
+            finished_at=now,
+            unique_key=None,
+            last_error=message,
+            modified=now,
+        ):
+            continue
+        failed += 1
+        error = StepLost(message)
+        logger.error("event=job_failed job=%s id=%s error=%s", job.name, job.pk, message)
+        spec = get_registry().specs.get(job.name)
+        if spec is not None:
+            _run_failure_hook(spec, job, error)
+            # The hook may record something in the workspace, as after any last attempt.
+            Job.objects.filter(pk=job.pk, state=JobState.FAILED).update(workspace=job.workspace)
+        signals.send(signals.job_failed, job=job, error=error)
+    return failed

@@ -268,28 +268,6 @@ class Job(models.Model):
     def __str__(self) -> str:
         return f"{self.name} {self.pk} ({self.state})"
 
-    @property
-    def spec(self) -> JobSpec:
-        """This job's declaration in JOBS; raises UnknownJobError if it is not declared."""
-        return get_registry().get(self.name)
-
-    def prepare_for_enqueue(self) -> None:
-        """Validate name and workspace, point at the first task and run the creation hook."""
-        spec = self.spec
-        if self.workspace is None:
-            self.workspace = {}
-        spec.validate_workspace(self.workspace)
-        self.step = 0
-        self.next_task = spec.tasks[0]
-        if spec.creation_hook:
-            logger.info("event=creation_hook job=%s hook=%s", self.name, spec.creation_hook)
-            spec.resolve(spec.creation_hook)(self)
-            spec.validate_workspace(self.workspace)
-        if spec.unique and self.unique_key is None:
-            from .uniqueness import unique_key_for
-
-            self.unique_key = unique_key_for(spec, self.workspace)
-
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Save; a new job is validated and its creation hook run first (nothing saved on error).
 
@@ -329,6 +307,46 @@ class Job(models.Model):
             ) from None
         self._enqueued()
 
+    @property
+    def spec(self) -> JobSpec:
+        """This job's declaration in JOBS; raises UnknownJobError if it is not declared."""
+        return get_registry().get(self.name)
+
+    def prepare_for_enqueue(self) -> None:
+        """Validate name and workspace, point at the first task and run the creation hook."""
+        spec = self.spec
+        if self.workspace is None:
+            self.workspace = {}
+        spec.validate_workspace(self.workspace)
+        self._validate_placement()
+        self.step = 0
+        self.next_task = spec.tasks[0]
+        if spec.creation_hook:
+            logger.info("event=creation_hook job=%s hook=%s", self.name, spec.creation_hook)
+            spec.resolve(spec.creation_hook)(self)
+            spec.validate_workspace(self.workspace)
+        if spec.unique and self.unique_key is None:
+            from .uniqueness import unique_key_for
+
+            self.unique_key = unique_key_for(spec, self.workspace)
+
+    def _validate_placement(self) -> None:
+        from .exceptions import EnqueueError
+
+        if not isinstance(self.queue_name, str) or not 0 < len(self.queue_name) <= 100:
+            raise EnqueueError(
+                f"queue_name must be a non-empty string of at most 100 characters, "
+                f"not {self.queue_name!r}"
+            )
+        if (
+            isinstance(self.priority, bool)
+            or not isinstance(self.priority, int)
+            or not (-32768 <= self.priority <= 32767)
+        ):
+            raise EnqueueError(
+                f"priority must be a whole number from -32768 to 32767, not {self.priority!r}"
+            )
+
     def _enqueued(self) -> None:
         logger.info(
             "event=job_enqueued job=%s id=%s queue=%s priority=%s",
@@ -339,7 +357,7 @@ class Job(models.Model):
         )
         from . import signals
 
-        signals.job_enqueued.send(sender=Job, job=self)
+        signals.send(signals.job_enqueued, job=self)
 
     def cancel(self) -> int:
         """Cancel this job (see JobQuerySet.cancel) and reload its state; returns rows changed."""

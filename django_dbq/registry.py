@@ -356,14 +356,16 @@ class Registry:
                 self._problem(
                     name,
                     "E008",
-                    f"JOBS[{name!r}]['unique'] must be True, False or a non-empty list of workspace keys.",
+                    f"JOBS[{name!r}]['unique'] must be True, False "
+                    "or a non-empty list of workspace keys.",
                 )
             unique = tuple(unique)
         elif not isinstance(unique, bool):
             self._problem(
                 name,
                 "E008",
-                f"JOBS[{name!r}]['unique'] must be True, False or a list of workspace keys, not {unique!r}.",
+                f"JOBS[{name!r}]['unique'] must be True, False or a list of workspace keys, "
+                f"not {unique!r}.",
             )
         options["unique"] = unique
         from .schedule_sync import parse_declarations

@@ -3,7 +3,11 @@
 Every signal is sent with ``sender=Job`` and ``job=<the Job>``.
 """
 
+import logging
+
 from django.dispatch import Signal
+
+logger = logging.getLogger(__name__)
 
 # A job was saved for the first time (enqueued).
 job_enqueued = Signal()
@@ -15,3 +19,21 @@ step_finished = Signal()
 job_completed = Signal()
 # The job failed for good; ``error`` is the exception.
 job_failed = Signal()
+
+
+def send(signal: Signal, **kwargs) -> None:
+    """Send a signal from the engine; a receiver that raises is logged, never fatal.
+
+    A receiver's exception must not crash a worker or its heartbeat thread: that would stop
+    lease renewal and get a running step rescued and run twice.
+    """
+    from .models import Job
+
+    for receiver, result in signal.send_robust(sender=Job, **kwargs):
+        if isinstance(result, Exception):
+            logger.error(
+                "event=signal_receiver_failed receiver=%r error=%r",
+                receiver,
+                result,
+                exc_info=result,
+            )

@@ -118,3 +118,8 @@ def test_worker_rejects_bad_options(args, message):
 def test_queue_depths_as_a_dict():
     Job.objects.create(name="basic", queue_name="a")
     assert json.loads(json.dumps(Job.get_queue_depths())) == {"a": 1}
+
+
+def test_delete_old_jobs_rejects_a_batch_size_below_one():
+    with pytest.raises(CommandError, match="must be >= 1"):
+        call_command("delete_old_jobs", "--batch-size", "0")

@@ -140,3 +140,19 @@ def test_database_vendor_is_supported():
     from django_dbq.claim import SUPPORTED_VENDORS
 
     assert connection.vendor in SUPPORTED_VENDORS
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"queue_name": "q" * 101}, "queue_name must be a non-empty string of at most 100"),
+        ({"queue_name": ""}, "queue_name must be a non-empty string"),
+        ({"priority": 40000}, "priority must be a whole number from -32768 to 32767"),
+    ],
+)
+def test_bad_queue_or_priority_is_refused_and_nothing_saved(fields, message):
+    from django_dbq.exceptions import EnqueueError
+
+    with pytest.raises(EnqueueError, match=message):
+        Job.objects.create(name="basic", **fields)
+    assert Job.objects.count() == 0

@@ -185,3 +185,42 @@ def test_step_of_a_job_cancelled_while_running_does_not_advance_it():
 def test_run_job_runs_every_step_inline():
     job = run_job(Job.objects.create(name="three_steps"))
     assert job.state == JobState.COMPLETED and job.workspace == {"count": 3}
+
+
+@override_settings(DBQ_MAX_RESCUES=0)
+def test_job_failed_by_the_rescuer_runs_its_failure_hook_and_sends_job_failed():
+    from django_dbq import signals
+
+    job = Job.objects.create(name="failing")
+    expire(job)
+    sent = []
+    receiver = lambda sender, job, error, **kw: sent.append(type(error).__name__)  # noqa: E731
+    signals.job_failed.connect(receiver)
+    try:
+        rescue_expired_leases()
+    finally:
+        signals.job_failed.disconnect(receiver)
+    job.refresh_from_db()
+    assert job.state == JobState.FAILED
+    assert [call[0] for call in tasks.CALLS] == ["failure_hook"]
+    assert job.workspace == {"failure": job.last_error}
+    assert sent == ["StepLost"]
+
+
+def test_a_signal_receiver_that_raises_does_not_stop_the_worker(caplog):
+    from django_dbq import signals
+
+    def broken(sender, **kwargs):
+        raise RuntimeError("receiver bug")
+
+    signals.step_started.connect(broken)
+    signals.job_completed.connect(broken)
+    try:
+        job = Job.objects.create(name="three_steps")
+        drain()
+    finally:
+        signals.step_started.disconnect(broken)
+        signals.job_completed.disconnect(broken)
+    job.refresh_from_db()
+    assert job.state == JobState.COMPLETED
+    assert "signal_receiver_failed" in caplog.text

@@ -17,6 +17,16 @@ def non_negative_hours(value: str) -> float:
     return hours
 
 
+def positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, not {value}")
+    return number
+
+
 class Command(BaseCommand):
     help = "Delete COMPLETED, FAILED and CANCELLED jobs created more than --hours ago."
 
@@ -27,7 +37,7 @@ class Command(BaseCommand):
             default=None,
             help="age in hours (default DBQ_DELETE_JOBS_AFTER_HOURS, 24)",
         )
-        parser.add_argument("--batch-size", type=int, default=None, help="rows per DELETE")
+        parser.add_argument("--batch-size", type=positive_int, default=None, help="rows per DELETE")
 
     def handle(self, *args, **options):
         interactive = self.stdout.isatty()
