@@ -200,7 +200,7 @@ def workload_runs(contender: Contender, plan: Plan) -> list[tuple[str, int, list
         jobs, pipelines, samples = min(jobs, 8), min(pipelines, 3), min(samples, 8)
     elif contender.requirements:
         # Peers that poll need about one poll interval per sample.
-        samples = min(samples, 20)
+        samples = min(samples, 15)
     common = ["--repeat", str(plan.repeat), "--timeout", str(plan.timeout)]
     runs: list[tuple[str, int, list[str]]] = []
     if "drain" in plan.workloads:
@@ -261,6 +261,8 @@ def bench_contender(python: str, contender: Contender, vendor: str, plan: Plan) 
     try:
         setup = run_driver(python, contender, vendor, "setup", [], 300)
         info = run_driver(python, contender, vendor, "info", [], 120)
+        if "error" in setup:
+            log(f"{label}: setup failed: {setup['error']}")
         for workload, workers, args in workload_runs(contender, plan):
             if "error" in setup:
                 record(plan, contender, vendor, workload, workers, error="setup: " + setup["error"])
@@ -323,6 +325,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--timeout", type=float, default=300, help="seconds any single wait may take"
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when any measurement of this tree failed (for CI; numbers are not judged)",
     )
     return parser.parse_args(argv)
 
@@ -398,7 +405,10 @@ def main(argv: list[str] | None = None) -> int:
     Path(options.json).write_text(json.dumps(context, indent=1))
     Path(options.output).write_text(report.render(context))
     log(f"wrote {options.output} and {options.json} in {elapsed / 60:.1f} min")
-    return 0
+    failures = [r for r in plan.results if r["contender"] == OURS.key and "error" in r]
+    for failure in failures:
+        log(f"FAILED {failure['vendor']} {failure['workload']}: {failure['error']}")
+    return 1 if options.strict and failures else 0
 
 
 if __name__ == "__main__":

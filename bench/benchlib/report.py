@@ -372,7 +372,7 @@ def render(context: dict[str, Any]) -> str:
         f"Each cell is the median of {plan['repeat']} run(s) with the range (min–max) in brackets. "
         f"Drains use {plan['jobs']:,} no-op jobs (django-db-queue 3.3: 8, as it runs one step per "
         "second per worker), pipelines a third as many three-step jobs, pickup latency "
-        f"{plan['samples']} samples per run (peers that poll: 20, django-db-queue 3.3: 8).",
+        f"{plan['samples']} samples per run (peers that poll: 15, django-db-queue 3.3: 8).",
         "",
         "## Machine",
         "",
@@ -381,8 +381,9 @@ def render(context: dict[str, Any]) -> str:
         f"- load average (1/5/15 min) when the run ended: {machine['loadavg']}",
     ]
     for vendor in context["vendors"]:
-        info = context["infos"].get(vendor, {}).get("django_dbq", {})
-        if not info:
+        infos = context["infos"].get(vendor, {})
+        info = next((i for i in (infos.get("django_dbq"), *infos.values()) if i), {})
+        if not info.get("server_version"):
             continue
         if vendor == "postgresql":
             extra = (

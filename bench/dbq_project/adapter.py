@@ -86,10 +86,8 @@ class DjangoDbqAdapter(Adapter):
     def notes(self) -> dict[str, Any]:
         from django_dbq.conf import settings as conf
 
-        return {
-            "DBQ_CLAIM_BATCH_SIZE": conf.DBQ_CLAIM_BATCH_SIZE,
-            "DBQ_POLL_INTERVAL": conf.DBQ_POLL_INTERVAL,
-        }
+        names = ("DBQ_CLAIM_BATCH_SIZE", "DBQ_POLL_INTERVAL", "DBQ_OUTCOME_DELAY")
+        return {name: getattr(conf, name) for name in names if hasattr(conf, name)}
 
 
 ADAPTER = DjangoDbqAdapter

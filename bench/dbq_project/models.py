@@ -13,13 +13,23 @@ from django_dbq.models import Job
 def _plain_job_model() -> type[models.Model]:
     attrs: dict = {"__module__": __name__}
     for field in Job._meta.concrete_fields:
-        attrs[field.name] = field.clone()
+        if field.is_relation:
+            # A plain column in place of the foreign key: the baseline has no related models.
+            attrs[field.name] = models.BigIntegerField(
+                null=field.null, blank=True, db_column=field.column
+            )
+        else:
+            attrs[field.name] = field.clone()
     indexes = [
         models.Index(fields=index.fields, name=f"bench_plain_{position}")
         for position, index in enumerate(Job._meta.indexes)
     ]
     constraints = [
-        models.UniqueConstraint(fields=constraint.fields, name=f"bench_plain_unique_{position}")
+        models.UniqueConstraint(
+            fields=constraint.fields,
+            condition=constraint.condition,
+            name=f"bench_plain_unique_{position}",
+        )
         for position, constraint in enumerate(Job._meta.constraints)
         if isinstance(constraint, models.UniqueConstraint) and constraint.fields
     ]

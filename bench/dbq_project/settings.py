@@ -29,8 +29,12 @@ JOBS = {
 }
 
 # Tuning knobs can be tried without editing this file, e.g. BENCH_DBQ_CLAIM_BATCH_SIZE=50.
-for _knob in ("DBQ_CLAIM_BATCH_SIZE", "DBQ_POLL_INTERVAL", "DBQ_LEASE_SECONDS"):
+_KNOBS = {
+    "DBQ_CLAIM_BATCH_SIZE": int,
+    "DBQ_POLL_INTERVAL": float,
+    "DBQ_OUTCOME_DELAY": float,
+    "DBQ_LEASE_SECONDS": float,
+}
+for _knob, _type in _KNOBS.items():
     if os.environ.get("BENCH_" + _knob):
-        globals()[_knob] = float(os.environ["BENCH_" + _knob])
-        if _knob == "DBQ_CLAIM_BATCH_SIZE":
-            globals()[_knob] = int(globals()[_knob])
+        globals()[_knob] = _type(os.environ["BENCH_" + _knob])
