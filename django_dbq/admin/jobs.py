@@ -292,8 +292,13 @@ class JobAdmin(admin.ModelAdmin):
 
     # -- actions -----------------------------------------------------------------------------
 
-    def get_actions(self, request: HttpRequest) -> dict:
-        actions = super().get_actions(request)
+    def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict:
+        # Django 6.1 passes action_location (and warns about overrides without it); older
+        # Django does not know the argument.
+        if action_location is None:
+            actions = super().get_actions(request)
+        else:
+            actions = super().get_actions(request, action_location=action_location)
         # Replaced by delete_jobs, which neither lists nor loads every selected row.
         actions.pop("delete_selected", None)
         return actions
