@@ -160,14 +160,19 @@ def run_drain(
     progress: Callable[[], int],
     log_name: str,
     timeout: float,
+    until_empty: bool = True,
 ) -> dict[str, float]:
-    """Enqueue first, then start workers and time them until every unit is finished."""
+    """Enqueue first, then start workers and time them until ``total`` units are finished.
+
+    With ``until_empty`` false the queue holds more than ``total``: the workers are stopped
+    once ``total`` are done instead of waiting for burst workers to exit.
+    """
     enqueue()
     failed_before = adapter.failed()
     pool = Workers(adapter.worker_args(burst=True), workers, log_name, None)
     try:
         result = watch_progress(progress, total, pool, timeout)
-        if adapter.has_burst:
+        if adapter.has_burst and until_empty:
             pool.wait(30)
     finally:
         pool.stop()
@@ -416,6 +421,42 @@ def workload_info(adapter: Any, options: argparse.Namespace) -> dict[str, Any]:
     return {"metrics": {}, "extra": info}
 
 
+def workload_backlog(adapter: Any, options: argparse.Namespace) -> dict[str, Any]:
+    """Drain ``--jobs`` jobs off the front of a queue ``--backlog-rows`` deep.
+
+    The claim must find the next jobs without reading (or sorting) the whole backlog; when it
+    does not, this rate falls far below the ordinary drain's.
+    """
+    from dbq_project import history
+
+    rates, walls = [], []
+    reset(adapter)
+    for start in range(0, options.backlog_rows, 20000):
+        adapter.enqueue_noop_setup(min(20000, options.backlog_rows - start))
+    history.analyze()
+    plan = history.explain_claim()
+    for repeat in range(options.repeat):
+        # Each run takes its jobs off the front of what the previous runs left.
+        waiting = adapter.remaining()
+        result = run_drain(
+            adapter,
+            total=options.jobs,
+            workers=options.workers,
+            enqueue=lambda: None,
+            progress=lambda waiting=waiting: waiting - adapter.remaining(),
+            log_name=f"{options.log_name}-r{repeat}",
+            timeout=options.timeout,
+            until_empty=False,
+        )
+        rates.append(result["rate"])
+        walls.append(result["wall_rate"])
+    reset(adapter)
+    return {
+        "metrics": {"rate": rates, "wall_rate": walls},
+        "extra": {"backlog_rows": options.backlog_rows, "explain": plan},
+    }
+
+
 WORKLOADS: dict[str, Callable[[Any, argparse.Namespace], dict[str, Any]]] = {
     "setup": workload_setup,
     "info": workload_info,
@@ -424,6 +465,7 @@ WORKLOADS: dict[str, Callable[[Any, argparse.Namespace], dict[str, Any]]] = {
     "latency": workload_latency,
     "enqueue": workload_enqueue,
     "history": workload_history,
+    "backlog": workload_backlog,
 }
 
 
@@ -438,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--samples", type=int, default=50)
     parser.add_argument("--history-rows", type=int, default=1_000_000)
+    parser.add_argument("--backlog-rows", type=int, default=100_000)
     parser.add_argument("--timeout", type=float, default=300, help="seconds per wait")
     parser.add_argument("--log-name", default="worker")
     options = parser.parse_args(argv)

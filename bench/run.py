@@ -94,6 +94,7 @@ class Plan:
     samples: int
     repeat: int
     history_rows: int
+    backlog_rows: int
     workloads: tuple[str, ...]
     timeout: float
     results: list[dict[str, Any]] = field(default_factory=list)
@@ -228,6 +229,21 @@ def workload_runs(contender: Contender, plan: Plan) -> list[tuple[str, int, list
                 ],
             )
         )
+    if "backlog" in plan.workloads and contender.history and plan.backlog_rows:
+        runs.append(
+            (
+                "backlog",
+                2,
+                [
+                    "--jobs",
+                    str(plan.jobs),
+                    "--workers",
+                    "2",
+                    "--backlog-rows",
+                    str(plan.backlog_rows),
+                ],
+            )
+        )
     return [(name, workers, [*args, *common]) for name, workers, args in runs]
 
 
@@ -268,7 +284,7 @@ def bench_contender(python: str, contender: Contender, vendor: str, plan: Plan) 
                 record(plan, contender, vendor, workload, workers, error="setup: " + setup["error"])
                 continue
             started = time.monotonic()
-            timeout = 2400 if workload == "history" else 1200
+            timeout = 2400 if workload in ("history", "backlog") else 1200
             result = run_driver(python, contender, vendor, workload, args, timeout)
             seconds = time.monotonic() - started
             record(plan, contender, vendor, workload, workers, args=args, seconds=seconds, **result)
@@ -312,9 +328,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="finished jobs for the history case (1000000; quick 20000; 0 skips)",
     )
     parser.add_argument(
+        "--backlog-rows",
+        type=int,
+        help="waiting jobs for the deep backlog case (100000; quick 10000; 0 skips)",
+    )
+    parser.add_argument(
         "--workloads",
-        default="drain,pipeline,latency,enqueue,history",
-        help="comma-separated subset of drain,pipeline,latency,enqueue,history",
+        default="drain,pipeline,latency,enqueue,history,backlog",
+        help="comma-separated subset of drain,pipeline,latency,enqueue,history,backlog",
     )
     parser.add_argument("--output", default=str(BENCH / "RESULTS.md"), help="the results table")
     parser.add_argument(
@@ -348,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         samples=pick(options.samples, 50, 10),
         repeat=pick(options.repeat, 3, 1),
         history_rows=pick(options.history_rows, 1_000_000, 20_000),
+        backlog_rows=pick(options.backlog_rows, 100_000, 10_000),
         workloads=tuple(options.workloads.split(",")),
         timeout=options.timeout,
     )

@@ -50,6 +50,7 @@ ROWS = (
     ),
     Row("Baseline: plain `bulk_create`, same rows", "enqueue", 0, "plain_bulk", "rows/s", True),
     Row("Drain, 2 workers, with history (see below)", "history", 2, "rate", "jobs/s", True),
+    Row("Drain, 2 workers, off a deep backlog (see below)", "backlog", 2, "rate", "jobs/s", True),
 )
 
 
@@ -464,6 +465,31 @@ def render(context: dict[str, Any]) -> str:
             "",
             "```",
             explain.get("plan", ""),
+            "```",
+        ]
+
+    lines += [
+        "",
+        "## The claim query with a deep backlog",
+        "",
+        "Not one of the issue's targets, but the same question from the other side: with many "
+        "jobs waiting, does a claim read only the few it takes, or sort the whole queue every "
+        "time? The drain takes its jobs off the front of the backlog (rate in the tables above).",
+    ]
+    for vendor in context["vendors"]:
+        backlog = results.result("django_dbq", vendor, "backlog", 2)
+        if not backlog or "extra" not in backlog:
+            continue
+        extra = backlog["extra"]
+        empty = results.median("django_dbq", vendor, "drain", 2, "rate")
+        deep = results.median("django_dbq", vendor, "backlog", 2, "rate")
+        versus = f"; drain {deep / empty - 1:+.0%} against an empty queue" if empty and deep else ""
+        lines += [
+            "",
+            f"### {LABELS[vendor]}: {extra.get('backlog_rows', 0):,} jobs waiting{versus}",
+            "",
+            "```",
+            extra.get("explain", {}).get("plan", ""),
             "```",
         ]
 
