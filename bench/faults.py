@@ -61,6 +61,11 @@ from faults_support.checks import (  # noqa: E402
     judge,
 )
 
+from django_dbq.management.arguments import (  # noqa: E402
+    non_negative_number as non_negative,
+)
+from django_dbq.management.arguments import positive_int  # noqa: E402
+
 logger = logging.getLogger("dbq_faults")
 
 ENQUEUE_EVERY = 0.2  # seconds between two chunks of new jobs during the fault phase
@@ -83,28 +88,6 @@ class Options:
     max_rescues: int
     log_dir: str | None
     keep_logs: bool
-
-
-def positive_int(value: str) -> int:
-    """argparse type: a whole number >= 1."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, not {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, not {value}")
-    return number
-
-
-def non_negative(value: str) -> float:
-    """argparse type: a number >= 0."""
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, not {value!r}") from None
-    if number < 0 or math.isnan(number):
-        raise argparse.ArgumentTypeError(f"must be >= 0, not {value}")
-    return number
 
 
 def parse_args(argv: list[str] | None = None) -> Options:

@@ -121,5 +121,5 @@ def test_queue_depths_as_a_dict():
 
 
 def test_delete_old_jobs_rejects_a_batch_size_below_one():
-    with pytest.raises(CommandError, match="must be >= 1"):
+    with pytest.raises(CommandError, match="must be a whole number >= 1"):
         call_command("delete_old_jobs", "--batch-size", "0")

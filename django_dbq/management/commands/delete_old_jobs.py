@@ -1,30 +1,9 @@
 """manage.py delete_old_jobs: delete finished jobs older than some hours, in batches."""
 
-import argparse
-
 from django.core.management.base import BaseCommand
 
+from django_dbq.management.arguments import non_negative_number, positive_int
 from django_dbq.models import Job
-
-
-def non_negative_hours(value: str) -> float:
-    try:
-        hours = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of hours, not {value!r}") from None
-    if hours < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, not {value}")
-    return hours
-
-
-def positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, not {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, not {value}")
-    return number
 
 
 class Command(BaseCommand):
@@ -33,7 +12,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument(
             "--hours",
-            type=non_negative_hours,
+            type=non_negative_number,
             default=None,
             help="age in hours (default DBQ_DELETE_JOBS_AFTER_HOURS, 24)",
         )

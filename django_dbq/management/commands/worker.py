@@ -1,30 +1,13 @@
 """manage.py worker [queue_name]: run jobs until stopped."""
 
-import argparse
 import logging
 
 from django.core.management.base import BaseCommand
 
+from django_dbq.management.arguments import non_negative_number, positive_int
 from django_dbq.worker import Worker
 
 __all__ = ["Command", "Worker"]
-
-
-def positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, not {value}")
-    return number
-
-
-def non_negative_float(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, not {value!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, not {value}")
-    return number
 
 
 class Command(BaseCommand):
@@ -36,7 +19,7 @@ class Command(BaseCommand):
             "--rate_limit",
             "--rate-limit",
             dest="rate_limit",
-            type=non_negative_float,
+            type=non_negative_number,
             default=0,
             help="run at most one step per this many seconds (default 0: no limit)",
         )
@@ -56,7 +39,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--poll-interval",
-            type=non_negative_float,
+            type=non_negative_number,
             default=None,
             help="seconds an idle worker waits between polls (default DBQ_POLL_INTERVAL)",
         )
