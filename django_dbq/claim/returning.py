@@ -5,6 +5,10 @@ from __future__ import annotations
 from .base import Claimer
 
 
+# Must match the condition of the index dbq_job_waiting_idx (models.Job.Meta.indexes).
+WAITING_SQL = "state IN ('NEW', 'READY')"
+
+
 class ReturningClaimer(Claimer):
     """Claims with a single UPDATE ... RETURNING; subclasses add the row-locking clause."""
 
@@ -22,7 +26,9 @@ class ReturningClaimer(Claimer):
         sql = (
             f"UPDATE {table} SET state = %s, lease_owner = %s, lease_expires_at = %s, "
             "attempts = attempts + 1, modified = %s, started_at = COALESCE(started_at, %s) "
-            f"WHERE id IN (SELECT id FROM {table} WHERE queue_name = %s AND state IN (%s, %s) "
+            # The states are literals, not parameters, so the planner can prove that the
+            # partial index dbq_job_waiting_idx (WHERE state IN ('NEW', 'READY')) applies.
+            f"WHERE id IN (SELECT id FROM {table} WHERE queue_name = %s AND {WAITING_SQL} "
             "AND (run_after IS NULL OR run_after <= %s) "
             f"ORDER BY priority DESC, created LIMIT %s{self.lock_clause}) "
             f"RETURNING {columns}"
@@ -34,8 +40,6 @@ class ReturningClaimer(Claimer):
             now_db,
             now_db,
             queue_name,
-            JobState.NEW.value,
-            JobState.READY.value,
             now_db,
             limit,
         ]

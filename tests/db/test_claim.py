@@ -122,3 +122,32 @@ def test_concurrent_claims_never_return_the_same_job():
     everything = [pk for taken in results.values() for pk in taken]
     assert len(results) == 4
     assert len(everything) == 200 == len(set(everything))
+
+
+def test_claim_sql_names_the_waiting_states_as_the_partial_index_does():
+    from django_dbq.claim.returning import WAITING_SQL
+    from django_dbq.models import WAITING_STATES
+
+    (index,) = [i for i in Job._meta.indexes if i.name == "dbq_job_waiting_idx"]
+    assert tuple(index.condition.children[0][1]) == tuple(WAITING_STATES)
+    assert WAITING_SQL == "state IN ({})".format(", ".join(f"'{s}'" for s in WAITING_STATES))
+
+
+def test_claim_uses_the_waiting_index_with_many_finished_jobs():
+    if connection.vendor == "mysql":
+        pytest.skip("MariaDB/MySQL claim with SELECT ... FOR UPDATE through the ORM")
+    Job.objects.enqueue_many([Job(name="basic") for _ in range(300)])
+    Job.objects.update(state=JobState.COMPLETED)
+    Job.objects.create(name="basic")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    with CaptureQueriesContext(connection) as queries:
+        assert len(claim()) == 1
+    sql = queries[0]["sql"].split(" RETURNING ")[0]
+    select = sql[sql.index("SELECT id") : -1]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            ("EXPLAIN QUERY PLAN " if connection.vendor == "sqlite" else "EXPLAIN ") + select
+        )
+        plan = " ".join(str(row) for row in cursor.fetchall())
+    assert "dbq_job_waiting_idx" in plan, plan
