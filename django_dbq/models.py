@@ -272,12 +272,6 @@ class Job(models.Model):
     def __str__(self) -> str:
         return f"{self.name} {self.pk} ({self.state})"
 
-    @classmethod
-    def check(cls, **kwargs: Any) -> list:
-        """Django's model checks, without the warning that MariaDB/MySQL ignore the condition
-        of dbq_job_waiting_idx: migration 0009 creates a full index for them instead."""
-        return [error for error in super().check(**kwargs) if error.id != "models.W037"]
-
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Save; a new job is validated and its creation hook run first (nothing saved on error).
 
@@ -316,6 +310,12 @@ class Job(models.Model):
                 existing=existing,
             ) from None
         self._enqueued()
+
+    @classmethod
+    def check(cls, **kwargs: Any) -> list:
+        """Django's model checks, without the warning that MariaDB/MySQL ignore the condition
+        of dbq_job_waiting_idx: migration 0009 creates a full index for them instead."""
+        return [error for error in super().check(**kwargs) if error.id != "models.W037"]
 
     @property
     def spec(self) -> JobSpec:

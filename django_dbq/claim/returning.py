@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from .base import Claimer
 
-
 # Must match the condition of the index dbq_job_waiting_idx (models.Job.Meta.indexes).
 WAITING_SQL = "state IN ('NEW', 'READY')"
 
