@@ -186,17 +186,24 @@ class JobManager(models.Manager.from_queryset(JobQuerySet)):  # type: ignore[mis
         except DuplicateJobError as duplicate:
             return duplicate.existing, False
 
-    def enqueue_many(self, jobs: list[Job], batch_size: int = 1000) -> list[Job]:
-        """Validate and insert many unsaved jobs in a few statements; all or nothing."""
+    def enqueue_many(self, jobs: list[Job]) -> list[Job]:
+        """Validate and insert many unsaved jobs in a few statements; all or nothing.
+
+        Every job is validated and its creation hook run before anything is inserted. Unlike
+        ``bulk_create``, a ``unique`` job colliding with an active one raises IntegrityError
+        for the whole call (nothing is saved).
+        """
         from django.db import transaction
 
         for job in jobs:
             job.prepare_for_enqueue()
+        from .bulk import insert_jobs
+
         with transaction.atomic(using=self.db):
-            created = self.bulk_create(jobs, batch_size=batch_size)
-        for job in created:
+            insert_jobs(jobs, using=self.db)
+        for job in jobs:
             job._enqueued()
-        return created
+        return jobs
 
 
 class Job(models.Model):

@@ -72,6 +72,25 @@ class Claimer:
                     written.add(job.pk)
         return written
 
+    # Rows per INSERT statement: well under every database's limit on statement parameters.
+    rows_per_insert = 500
+
+    def insert_jobs(self, jobs: list[Job]) -> None:
+        """INSERT new, validated jobs with multi-row INSERT statements."""
+        from ..bulk import job_fields, rows
+
+        ops = self.connection.ops
+        fields = job_fields()
+        table = ops.quote_name(fields[0].model._meta.db_table)
+        columns = ", ".join(ops.quote_name(f.column) for f in fields)
+        placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        with self.connection.cursor() as cursor:
+            for start in range(0, len(jobs), self.rows_per_insert):
+                chunk = jobs[start : start + self.rows_per_insert]
+                params = [value for row in rows(chunk, self.connection) for value in row]
+                values = ", ".join([placeholders] * len(chunk))
+                cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values}", params)
+
     @staticmethod
     def in_claim_order(jobs: list[Job]) -> list[Job]:
         """Sort jobs as the claim query orders them."""

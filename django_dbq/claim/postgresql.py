@@ -13,6 +13,25 @@ class PostgreSQLClaimer(ReturningClaimer):
     skips_locked_rows = True
     lock_clause = " FOR UPDATE SKIP LOCKED"
 
+    def insert_jobs(self, jobs):
+        """COPY with psycopg 3 (far cheaper than a long INSERT); INSERTs with psycopg2."""
+        from ..bulk import job_fields, rows
+
+        raw = self.connection.connection
+        if raw is None:
+            self.connection.ensure_connection()
+            raw = self.connection.connection
+        if not hasattr(raw, "pipeline"):  # psycopg2
+            return super().insert_jobs(jobs)
+        ops = self.connection.ops
+        fields = job_fields()
+        table = ops.quote_name(fields[0].model._meta.db_table)
+        columns = ", ".join(ops.quote_name(f.column) for f in fields)
+        with self.connection.cursor() as cursor:
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows(jobs, self.connection):
+                    copy.write_row(row)
+
     def write_outcomes(self, outcomes):
         """All outcomes in one ``UPDATE ... FROM (VALUES ...) RETURNING`` statement."""
         from ..models import Job, JobState
