@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import functools
+import json
 import logging
 import random
 import traceback
@@ -22,7 +23,7 @@ from django.utils import timezone
 
 from . import signals
 from .conf import settings as conf
-from .exceptions import LeaseLost
+from .exceptions import InvalidWorkspaceError, LeaseLost, StepTimeout
 from .models import Job, JobState
 from .outcomes import OutcomeBuffer
 from .registry import JobSpec
@@ -98,14 +99,16 @@ def run_step(
     database = connections[router.db_for_write(Job)]
     database.ensure_connection()
     connection_before = database.connection
-    failure: Exception | None = None
+    failure: BaseException | None = None
     try:
         with atomic():
             try:
                 with time_limit(spec.timeout):
                     _run_hook(spec, "pre_task_hook", job)
                     task(job)
-            except Exception as error:
+                _check_json(job)
+            # SystemExit too: a task calling sys.exit() fails its step, not the worker.
+            except (Exception, SystemExit) as error:
                 failure = error
                 raise _StepRaised from error  # leaves (and so rolls back) an atomic step
             _run_post_hook(spec, job)
@@ -125,6 +128,10 @@ def run_step(
             failure,
         )
         raise failure
+    if isinstance(failure, StepTimeout) and not database.is_usable():
+        # The alarm may have interrupted a query, leaving the connection busy: start afresh
+        # so that the hooks and the failure are written normally.
+        database.close()
     if failure is not None:
         retry = job.attempts <= spec.retries
         # A failure that will be retried is routine; the last one is an error, with traceback.
@@ -150,7 +157,26 @@ def run_step(
     return outcome
 
 
-def _connection_lost(error: Exception, database: BaseDatabaseWrapper, before: Any) -> bool:
+def _check_json(job: Job) -> None:
+    """Fail the step, not the later write, when the task left a value JSON cannot store."""
+    for name in ("workspace", "result"):
+        try:
+            json.dumps(getattr(job, name))
+        except (TypeError, ValueError) as error:
+            raise InvalidWorkspaceError(
+                f"the task left job.{name} not JSON-serialisable: {error}"
+            ) from None
+
+
+def _storable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _connection_lost(error: BaseException, database: BaseDatabaseWrapper, before: Any) -> bool:
     """Whether a step's database error came with the loss of the connection jobs are written on.
 
     ``before`` is the DB-API connection the step started on. When an atomic step's rollback
@@ -253,7 +279,9 @@ def _record_success(
         )
         outcome = StepOutcome(COMPLETED)
     announce = functools.partial(_announce_success, job, len(spec.tasks), index, outcome.kind)
-    if buffer is not None and not spec.atomic:
+    # Only outcomes that keep the job ours (or end it) wait in the buffer: a READY job could
+    # be claimed again by this worker before its buffered write, confusing the leases it holds.
+    if buffer is not None and not spec.atomic and (keep or outcome.kind == COMPLETED):
         for name, value in values.items():
             setattr(job, name, value)
         buffer.add(job, lease, values, announce)
@@ -290,7 +318,9 @@ def _announce_success(
     signals.send(signals.step_finished, job=job, step=index, outcome=kind)
 
 
-def _record_failure(job: Job, spec: JobSpec | None, error: Exception, retry: bool) -> StepOutcome:
+def _record_failure(
+    job: Job, spec: JobSpec | None, error: BaseException, retry: bool
+) -> StepOutcome:
     now = timezone.now()
     message = f"{type(error).__module__}.{type(error).__qualname__}: {error}"
     trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
@@ -322,7 +352,9 @@ def _record_failure(job: Job, spec: JobSpec | None, error: Exception, retry: boo
             job,
             lease,
             state=JobState.FAILED,
-            workspace=job.workspace,
+            # The workspace as the failed step and the failure hook left it, when JSON can
+            # store it (the failure may be that it cannot); else as it was before the step.
+            **({"workspace": job.workspace} if _storable(job.workspace) else {}),
             lease_expires_at=None,
             finished_at=now,
             unique_key=None,
@@ -340,7 +372,7 @@ def _record_failure(job: Job, spec: JobSpec | None, error: Exception, retry: boo
     return StepOutcome(LOST)
 
 
-def _run_failure_hook(spec: JobSpec, job: Job, error: Exception) -> None:
+def _run_failure_hook(spec: JobSpec, job: Job, error: BaseException) -> None:
     """The failure hook runs once, after the last attempt; its own errors are logged."""
     try:
         _run_hook(spec, "failure_hook", job, error)

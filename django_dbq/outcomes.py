@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from django.db import DatabaseError, OperationalError, router
+from django.db import OperationalError, router
 
 from .models import Job
 
@@ -53,6 +53,10 @@ class OutcomeBuffer:
         self._lock = threading.RLock()
         # Called with the ids of jobs whose outcome was written (or given up on).
         self.on_flushed: Callable[[set], None] = lambda ids: None
+        # Ids of jobs whose outcome could not be written (cancelled, lease lost, database
+        # error): a worker must not run another step of them. The worker discards an id once
+        # it has stopped that job.
+        self.lost: set = set()
 
     def add(
         self, job: Job, lease: Lease, values: dict[str, Any], after_write: Callable[..., None]
@@ -98,10 +102,14 @@ class OutcomeBuffer:
                 return 0
             try:
                 written = self._write(pending)
-            except DatabaseError:
+            except Exception:
+                # Not written: the steps will be rescued and run again, so their jobs are no
+                # longer this worker's to continue.
+                self.lost.update(pending)
                 self.on_flushed(set(pending))
                 raise
-        self.on_flushed(set(pending))
+            self.lost.update(set(pending) - written)
+            self.on_flushed(set(pending))
         for job_id, entry in pending.items():
             instead = None
             if job_id not in written:

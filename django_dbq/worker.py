@@ -19,9 +19,10 @@ from django.utils import timezone
 from .claim import claimer_for
 from .conf import settings as conf
 from .executor import Lease, run_step
+from .heartbeat import Heartbeat
 from .maintenance import rescue_expired_leases
 from .models import Job, JobState
-from .notify import waker_for
+from .notify import Waker, waker_for
 from .outcomes import OutcomeBuffer
 from .scheduler import SchedulerThread, run_scheduler_once
 
@@ -71,6 +72,8 @@ class Worker:
         self.last_job_finished: float | None = None
         # Jobs whose lease this worker holds; the heartbeat renews exactly these.
         self.held: set = set()
+        # Held jobs the heartbeat found taken over (lease expired) or cancelled meanwhile.
+        self.lost_leases: set = set()
         self._held_lock = threading.Lock()
         # Succeeded steps' outcomes, written in groups (see outcomes.py).
         self.outcomes = OutcomeBuffer(max_delay=conf.DBQ_OUTCOME_DELAY)
@@ -78,6 +81,8 @@ class Worker:
         self._signals_received = 0
         self._previous_handlers: dict = {}
         self._gave_back_prefetch = False
+        # Claimed jobs whose step never started when a database error cut a batch short.
+        self._unstarted: list[Job] = []
         self._next_maintenance = 0.0
         self._alias = router.db_for_write(Job)
         self._claimer = None
@@ -140,6 +145,9 @@ class Worker:
 
     def run_batch(self) -> int:
         """Claim a batch of runnable jobs and run them; returns how many steps ran."""
+        if self._unstarted:
+            self.release(self._unstarted)
+            self._unstarted = []
         self._maintain_if_due()
         self._respect_rate_limit()
         jobs = self._claim(self._batch_limit())
@@ -150,7 +158,13 @@ class Worker:
             if not self.alive or self._quota_reached() or (ran and self._gave_back_prefetch):
                 self.release(jobs[position:])
                 break
-            ran += self._run_job(job)
+            try:
+                ran += self._run_job(job)
+            except (DatabaseError, InterfaceError):
+                # Hand the jobs that never started back once the database answers again,
+                # rather than leaving them to a rescue that would count an attempt.
+                self._unstarted = jobs[position + 1 :]
+                raise
         self.outcomes.flush()
         self._adapt_batch_size(len(jobs))
         return ran
@@ -193,11 +207,17 @@ class Worker:
                     self.outcomes.flush()
                 if not outcome.kept:
                     return steps
+                if job.pk in self.outcomes.lost or job.pk in self.lost_leases:
+                    # Cancelled, or its lease lost, while a step ran: run nothing more of it.
+                    logger.info("event=chain_stopped job=%s id=%s", job.name, job.pk)
+                    return steps
                 if not self.alive or self._quota_reached():
                     self.release([job])
                     return steps
         finally:
             self.current_job = None
+            self.outcomes.lost.discard(job.pk)
+            self.lost_leases.discard(job.pk)
             self._forget_leases({job.pk})
 
     def _claim(self, limit: int) -> list[Job]:
@@ -209,6 +229,7 @@ class Worker:
         )
         with self._held_lock:
             self.held.update(job.pk for job in jobs)
+            self.lost_leases.difference_update(job.pk for job in jobs)
         return jobs
 
     def _forget_leases(self, ids: set) -> None:
@@ -241,6 +262,15 @@ class Worker:
             lease_expires_at=None,
             modified=timezone.now(),
         )
+        # A job cancelled while it waited in this worker's batch ends now, not at lease expiry.
+        now = timezone.now()
+        Job.objects.filter(pk__in=ids, lease_owner=self.worker_id, state=JobState.STOPPING).update(
+            state=JobState.CANCELLED,
+            lease_expires_at=None,
+            finished_at=now,
+            unique_key=None,
+            modified=now,
+        )
         with self._held_lock:
             self.held.difference_update(ids)
         if released:
@@ -266,9 +296,10 @@ class Worker:
 
     def _respect_rate_limit(self) -> None:
         if self.rate_limit_in_seconds and self.last_job_finished is not None:
-            remaining = self.rate_limit_in_seconds - (time.monotonic() - self.last_job_finished)
-            if remaining > 0:
-                self._waker_instance().wait(remaining) if self.alive else None
+            deadline = self.last_job_finished + self.rate_limit_in_seconds
+            # A wake-up (a notification) may end a wait early: wait again until the deadline.
+            while self.alive and (remaining := deadline - time.monotonic()) > 0:
+                self._waker_instance().wait(remaining)
 
     def _wait_for_work(self) -> None:
         self.outcomes.flush()
@@ -277,6 +308,8 @@ class Worker:
     def _waker_instance(self):
         if self._waker is None:
             self._waker = waker_for(self._alias, self.queue_name)
+            if self._previous_handlers:  # signal handlers installed: signals end a wait
+                self._waker.wake_on_signals()
         return self._waker
 
     def _start_scheduler(self) -> SchedulerThread | None:
@@ -322,7 +355,15 @@ class Worker:
         if self._waker is not None:
             self._waker.close()
             self._waker = None
-        time.sleep(delay) if self.alive else None
+        if self.alive:
+            # Not the database-backed waker: the database is what just failed.
+            sleeper = Waker(self._alias)
+            if self._previous_handlers:
+                sleeper.wake_on_signals()  # a SIGTERM during an outage stops at once
+            try:
+                sleeper.wait(delay)
+            finally:
+                sleeper.close()
 
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -337,59 +378,3 @@ class Worker:
         for number, handler in self._previous_handlers.items():
             signal.signal(number, handler)
         self._previous_handlers.clear()
-
-
-class Heartbeat(threading.Thread):
-    """Renews the leases of the jobs a worker holds, on its own database connection."""
-
-    def __init__(self, worker: Worker):
-        super().__init__(name=f"dbq-heartbeat-{worker.worker_id}", daemon=True)
-        self.worker = worker
-        self.interval = worker.lease.seconds / 3
-        self._stopped = threading.Event()
-
-    def run(self) -> None:
-        # Wake often enough to write outcomes that wait behind a long step (outcomes.py).
-        tick = min(self.interval, max(self.worker.outcomes.max_delay, 0.01))
-        next_beat = time.monotonic() + self.interval
-        try:
-            while not self._stopped.wait(tick):
-                if self.worker.outcomes.due():
-                    self.flush_outcomes()
-                if time.monotonic() >= next_beat:
-                    next_beat = time.monotonic() + self.interval
-                    self.beat()
-        finally:
-            connections.close_all()
-
-    def flush_outcomes(self) -> None:
-        """Write the worker's buffered outcomes from this thread, on this thread's connection."""
-        try:
-            self.worker.outcomes.flush()
-        except (DatabaseError, InterfaceError) as error:
-            logger.error(
-                "event=outcome_write_failed worker=%s error=%r", self.worker.worker_id, error
-            )
-            connections.close_all()
-
-    def beat(self) -> int:
-        """Extend every held lease by the lease length; returns leases renewed."""
-        with self.worker._held_lock:
-            ids = list(self.worker.held)
-        if not ids:
-            return 0
-        try:
-            return Job.objects.filter(
-                pk__in=ids,
-                lease_owner=self.worker.worker_id,
-                state__in=(JobState.PROCESSING, JobState.STOPPING),
-            ).update(lease_expires_at=self.worker.lease.until(timezone.now()))
-        except (DatabaseError, InterfaceError) as error:
-            logger.error("event=heartbeat_failed worker=%s error=%r", self.worker.worker_id, error)
-            connections.close_all()
-            return 0
-
-    def stop(self) -> None:
-        """Stop after the current beat."""
-        self._stopped.set()
-        self.join(timeout=5)

@@ -85,3 +85,36 @@ def slow_mark_step_a(job):
     if not job.rescues:
         time.sleep(job.workspace.get("seconds", 5))
     _mark(job, "a")
+
+
+def cancel_own_job(job):
+    """Cancels the job it belongs to, as an operator would while this step runs."""
+    from django_dbq.models import Job
+
+    Job.objects.filter(pk=job.pk).cancel()
+    job.workspace.setdefault("ran", []).append(job.step)
+
+
+def record_step(job):
+    job.workspace.setdefault("ran", []).append(job.step)
+
+
+def leave_a_set(job):
+    job.workspace["tags"] = {"not", "json"}
+
+
+def call_sys_exit(job):
+    import sys
+
+    sys.exit(3)
+
+
+def slow_query(job):
+    """Runs a query longer than the job's timeout (the alarm fires inside the driver)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT pg_sleep(3)")
+        else:
+            cursor.execute("SELECT SLEEP(3)")

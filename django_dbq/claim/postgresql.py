@@ -28,9 +28,11 @@ class PostgreSQLClaimer(ReturningClaimer):
         table = ops.quote_name(fields[0].model._meta.db_table)
         columns = ", ".join(ops.quote_name(f.column) for f in fields)
         with self.connection.cursor() as cursor:
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in rows(jobs, self.connection):
-                    copy.write_row(row)
+            # COPY goes to the driver's own cursor: map its errors to Django's, as execute() does.
+            with self.connection.wrap_database_errors:
+                with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                    for row in rows(jobs, self.connection):
+                        copy.write_row(row)
 
     def write_outcomes(self, outcomes):
         """All outcomes in one ``UPDATE ... FROM (VALUES ...) RETURNING`` statement."""

@@ -8,9 +8,10 @@ from django.test.utils import CaptureQueriesContext
 
 from django_dbq import signals
 from django_dbq.executor import run_step
+from django_dbq.heartbeat import Heartbeat
 from django_dbq.models import Job, JobState
 from django_dbq.outcomes import OutcomeBuffer
-from django_dbq.worker import Heartbeat, Worker
+from django_dbq.worker import Worker
 
 pytestmark = pytest.mark.django_db
 
@@ -84,20 +85,6 @@ def test_buffered_outcome_of_a_job_cancelled_meanwhile_ends_cancelled():
     worker.outcomes.flush()
     job.refresh_from_db()
     assert (job.state, job.step) == (JobState.CANCELLED, 0)
-
-
-def test_failure_writes_the_jobs_earlier_steps_first():
-    job = Job.objects.create(name="atomic")  # write_marker, then fail; atomic: never buffered
-    Job.objects.create(name="basic")
-    worker = Worker("default")
-    atomic_job, basic_job = sorted(claimed(worker, 2), key=lambda j: j.name)
-    run_step(basic_job, worker.lease, buffer=worker.outcomes)
-    assert len(worker.outcomes) == 1
-    run_step(atomic_job, worker.lease, keep=True, buffer=worker.outcomes)
-    run_step(atomic_job, worker.lease, keep=True, buffer=worker.outcomes)
-    assert len(worker.outcomes) == 0  # flushed before the failure was written
-    job.refresh_from_db()
-    assert job.state == JobState.FAILED
 
 
 def test_worker_keeps_renewing_a_lease_until_its_outcome_is_written():

@@ -6,10 +6,11 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
+from django_dbq.heartbeat import Heartbeat
 from django_dbq.maintenance import rescue_expired_leases
 from django_dbq.models import Job, JobState
 from django_dbq.testing import drain, run_job
-from django_dbq.worker import Heartbeat, Worker
+from django_dbq.worker import Worker
 from tests import tasks
 from tests.models import Marker
 

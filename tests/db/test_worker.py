@@ -176,8 +176,25 @@ def test_released_jobs_go_back_to_waiting():
     assert not worker.held
 
 
-def test_rate_limit_is_accepted_for_compatibility():
+@pytest.mark.django_db(transaction=True)
+def test_rate_limit_spaces_steps_even_when_new_jobs_wake_the_worker():
+    import time
+
+    from django_dbq import signals
+
     Job.objects.create(name="basic")
-    worker = Worker("default", rate_limit_in_seconds=0.01, burst=True)
-    worker.run()
-    assert worker.steps_run == 1
+    started = []
+
+    def on_start(sender, job, **kwargs):
+        started.append(time.monotonic())
+        if len(started) == 1:
+            # Committed at once: on PostgreSQL this NOTIFY arrives during the rate-limit wait.
+            Job.objects.create(name="basic")
+
+    signals.step_started.connect(on_start)
+    try:
+        Worker("default", rate_limit_in_seconds=0.4, burst=True).run()
+    finally:
+        signals.step_started.disconnect(on_start)
+    assert len(started) == 2
+    assert started[1] - started[0] >= 0.39
