@@ -340,9 +340,15 @@ def workload_history(adapter: Any, options: argparse.Namespace) -> dict[str, Any
     from dbq_project import history
 
     reset(adapter)
+    # Captured on an empty table: the claim is a locking read on MariaDB.
+    sql = history.claim_sql()
     insert_seconds = timed(lambda: history.insert_history(options.history_rows))
     rates, walls = [], []
-    plan: dict[str, str] = {}
+    plan: dict[str, Any] = {}
+    extra: dict[str, Any] = {
+        "insert_seconds": insert_seconds,
+        "history_rows": options.history_rows,
+    }
     for repeat in range(options.repeat):
 
         def enqueue() -> None:
@@ -351,7 +357,11 @@ def workload_history(adapter: Any, options: argparse.Namespace) -> dict[str, Any
         if repeat == 0:
             # The plan of the claim as the workers will run it: history plus a full queue.
             adapter.enqueue_noop_setup(options.jobs)
-            plan = history.explain_claim()
+            plan = extra["explain"] = history.explain_claim(sql)
+            unsafe = history.unsafe_to_run(plan)
+            if unsafe:
+                reset(adapter)
+                return {"error": unsafe, "extra": extra}
 
             def enqueue() -> None:  # already enqueued
                 pass
@@ -367,17 +377,9 @@ def workload_history(adapter: Any, options: argparse.Namespace) -> dict[str, Any
         )
         rates.append(result["rate"])
         walls.append(result["wall_rate"])
-    total_rows = adapter.finished()
+    extra["rows_at_end"] = adapter.finished()
     reset(adapter)
-    return {
-        "metrics": {"rate": rates, "wall_rate": walls},
-        "extra": {
-            "insert_seconds": insert_seconds,
-            "history_rows": options.history_rows,
-            "rows_at_end": total_rows,
-            "explain": plan,
-        },
-    }
+    return {"metrics": {"rate": rates, "wall_rate": walls}, "extra": extra}
 
 
 def workload_info(adapter: Any, options: argparse.Namespace) -> dict[str, Any]:
@@ -431,10 +433,15 @@ def workload_backlog(adapter: Any, options: argparse.Namespace) -> dict[str, Any
 
     rates, walls = [], []
     reset(adapter)
+    sql = history.claim_sql()
     for start in range(0, options.backlog_rows, 20000):
         adapter.enqueue_noop_setup(min(20000, options.backlog_rows - start))
     history.analyze()
-    plan = history.explain_claim()
+    plan = history.explain_claim(sql)
+    unsafe = history.unsafe_to_run(plan)
+    if unsafe:
+        reset(adapter)
+        return {"error": unsafe, "extra": {"backlog_rows": options.backlog_rows, "explain": plan}}
     for repeat in range(options.repeat):
         # Each run takes its jobs off the front of what the previous runs left.
         waiting = adapter.remaining()

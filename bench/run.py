@@ -300,6 +300,21 @@ def bench_contender(python: str, contender: Contender, vendor: str, plan: Plan) 
 # -- main ----------------------------------------------------------------------------------------
 
 
+def merge(earlier: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """``now`` plus the results and server facts of databases it did not run from ``earlier``."""
+    kept = [vendor for vendor in earlier["vendors"] if vendor not in now["vendors"]]
+    order = [v for v in databases.VENDORS if v in {*kept, *now["vendors"]}]
+    notes = [f"{databases.LABELS[v]} from the run of {earlier['date']}" for v in kept]
+    return {
+        **now,
+        "vendors": order,
+        "contenders": list(dict.fromkeys([*now["contenders"], *earlier["contenders"]])),
+        "infos": {**{v: earlier["infos"].get(v, {}) for v in kept}, **now["infos"]},
+        "results": [r for r in earlier["results"] if r["vendor"] in kept] + now["results"],
+        "merged": notes + [*earlier.get("merged", [])],
+    }
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -346,6 +361,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--timeout", type=float, default=300, help="seconds any single wait may take"
+    )
+    parser.add_argument(
+        "--merge",
+        metavar="JSON",
+        help="keep the results of databases this run skips from an earlier run's raw JSON "
+        "(e.g. re-run one database: --databases mariadb --merge bench/work/results.json)",
     )
     parser.add_argument(
         "--strict",
@@ -423,6 +444,8 @@ def main(argv: list[str] | None = None) -> int:
         "peer_vendors": {peer.key: list(peer.vendors) for peer in PEERS},
         "results": plan.results,
     }
+    if options.merge:
+        context = merge(json.loads(Path(options.merge).read_text()), context)
     Path(options.json).parent.mkdir(parents=True, exist_ok=True)
     Path(options.json).write_text(json.dumps(context, indent=1))
     Path(options.output).write_text(report.render(context))

@@ -370,6 +370,11 @@ def render(context: dict[str, Any]) -> str:
         f"(tree {context['git']}) in {context['elapsed_seconds'] / 60:.1f} minutes. "
         "Re-run it to reproduce; docs/performance.md explains every number.",
         "",
+        *(
+            [f"Merged from an earlier run: {'; '.join(context['merged'])}.", ""]
+            if context.get("merged")
+            else []
+        ),
         f"Each cell is the median of {plan['repeat']} run(s) with the range (min–max) in brackets. "
         f"Drains use {plan['jobs']:,} no-op jobs (django-db-queue 3.3: 8, as it runs one step per "
         "second per worker), pipelines a third as many three-step jobs, pickup latency "

@@ -21,7 +21,7 @@ def _plain_job_model() -> type[models.Model]:
         else:
             attrs[field.name] = field.clone()
     indexes = [
-        models.Index(fields=index.fields, name=f"bench_plain_{position}")
+        models.Index(fields=index.fields, condition=index.condition, name=f"bench_plain_{position}")
         for position, index in enumerate(Job._meta.indexes)
     ]
     constraints = [

@@ -38,3 +38,6 @@ _KNOBS = {
 for _knob, _type in _KNOBS.items():
     if os.environ.get("BENCH_" + _knob):
         globals()[_knob] = _type(os.environ["BENCH_" + _knob])
+
+# The baseline model copies Job's partial claim index; MariaDB builds it as a full index.
+SILENCED_SYSTEM_CHECKS = ["models.W037"]
