@@ -285,6 +285,8 @@ def bench_contender(python: str, contender: Contender, vendor: str, plan: Plan) 
                 continue
             started = time.monotonic()
             timeout = 2400 if workload in ("history", "backlog") else 1200
+            log_name = f"{contender.key}-{vendor}-{workload}-{workers}w"
+            args = [*args, "--log-name", log_name]
             result = run_driver(python, contender, vendor, workload, args, timeout)
             seconds = time.monotonic() - started
             record(plan, contender, vendor, workload, workers, args=args, seconds=seconds, **result)
@@ -403,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     peers = [peer for peer in PEERS if peer.key in peer_keys]
     WORK.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    tree_at_start = machine.git_revision(ROOT)
     log(
         f"plan: databases={','.join(vendors)} peers={','.join(p.key for p in peers) or 'none'} "
         f"jobs={plan.jobs} repeat={plan.repeat}"
@@ -433,7 +436,9 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "elapsed_seconds": elapsed,
-        "git": machine.git_revision(ROOT),
+        "git": tree_at_start
+        if machine.git_revision(ROOT) == tree_at_start
+        else f"{tree_at_start} at the start, {machine.git_revision(ROOT)} at the end",
         "plan": {k: v for k, v in vars(plan).items() if k != "results"},
         "vendors": vendors,
         "contenders": [OURS.key, *(peer.key for peer in peers)],

@@ -41,15 +41,12 @@ def database() -> dict[str, Any]:
     # CONN_MAX_AGE=0 with close_old_connections()) would measure connection set-up, not the queue.
     common: dict[str, Any] = {"NAME": name, "CONN_MAX_AGE": None}
     if vendor == "sqlite":
-        return {
-            **common,
-            "ENGINE": "django.db.backends.sqlite3",
-            "OPTIONS": {
-                "timeout": 30,
-                "transaction_mode": "IMMEDIATE",
-                "init_command": SQLITE_INIT,
-            },
-        }
+        import django
+
+        options: dict[str, Any] = {"timeout": 30, "init_command": SQLITE_INIT}
+        if django.VERSION >= (5, 1):  # the option is new in Django 5.1
+            options["transaction_mode"] = "IMMEDIATE"
+        return {**common, "ENGINE": "django.db.backends.sqlite3", "OPTIONS": options}
     if vendor == "postgresql":
         return {**common, **server(vendor), "ENGINE": "django.db.backends.postgresql"}
     if vendor == "mariadb":
