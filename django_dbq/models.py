@@ -258,8 +258,8 @@ class Job(models.Model):
         indexes = [
             # The claim: waiting jobs of one queue, already in claim order. Partial, so it holds
             # only waiting jobs and stays tiny however many finished jobs the table keeps.
-            # MariaDB/MySQL have no partial indexes: migration 0009 gives them a full
-            # (queue_name, state, priority, created) index instead.
+            # MariaDB/MySQL have no partial indexes: migration 0009 keeps their full
+            # (queue_name, state, priority, created) index dbq_job_claim_idx instead.
             models.Index(
                 fields=["queue_name", "-priority", "created"],
                 condition=Q(state__in=WAITING_STATES),
@@ -321,7 +321,7 @@ class Job(models.Model):
     @classmethod
     def check(cls, **kwargs: Any) -> list:
         """Django's model checks, without the warning that MariaDB/MySQL ignore the condition
-        of dbq_job_waiting_idx: migration 0009 creates a full index for them instead."""
+        of dbq_job_waiting_idx: migration 0009 does not create it there (see its docstring)."""
         return [error for error in super().check(**kwargs) if error.id != "models.W037"]
 
     @property

@@ -9,7 +9,7 @@ from .base import Claimer
 _CLAIMERS: dict[str, str] = {
     "postgresql": "django_dbq.claim.postgresql.PostgreSQLClaimer",
     "sqlite": "django_dbq.claim.sqlite.SQLiteClaimer",
-    "mysql": "django_dbq.claim.mysql.SelectForUpdateClaimer",
+    "mysql": "django_dbq.claim.mysql.MySQLClaimer",
 }
 SUPPORTED_VENDORS = tuple(_CLAIMERS)
 

@@ -133,9 +133,27 @@ def test_claim_sql_names_the_waiting_states_as_the_partial_index_does():
     assert WAITING_SQL == "state IN ({})".format(", ".join(f"'{s}'" for s in WAITING_STATES))
 
 
+def test_mariadb_claims_through_the_claim_index_never_an_index_over_the_history():
+    if connection.vendor != "mysql":
+        pytest.skip("MariaDB/MySQL only")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW INDEX FROM django_dbq_job")
+        indexes = {row[2] for row in cursor.fetchall()}
+    assert "dbq_job_claim_idx" in indexes
+    assert "dbq_job_waiting_idx" not in indexes  # it would be a full index there
+    Job.objects.create(name="basic")
+    with CaptureQueriesContext(connection) as queries:
+        assert len(claim()) == 1
+    (select,) = [q["sql"] for q in queries if q["sql"].startswith("SELECT")]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + select)
+        plan = " ".join(str(row) for row in cursor.fetchall())
+    assert "dbq_job_claim_idx" in plan, plan
+
+
 def test_claim_uses_the_waiting_index_with_many_finished_jobs():
     if connection.vendor == "mysql":
-        pytest.skip("MariaDB/MySQL claim with SELECT ... FOR UPDATE through the ORM")
+        pytest.skip("MariaDB/MySQL have no partial index (see the test above)")
     Job.objects.enqueue_many([Job(name="basic") for _ in range(300)])
     Job.objects.update(state=JobState.COMPLETED)
     Job.objects.create(name="basic")
