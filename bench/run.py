@@ -212,8 +212,7 @@ def workload_runs(contender: Contender, plan: Plan) -> list[tuple[str, int, list
     if "latency" in plan.workloads:
         runs.append(("latency", 1, ["--samples", str(samples)]))
     if "enqueue" in plan.workloads:
-        single = min(plan.jobs, 500) if contender.slow else plan.jobs
-        runs.append(("enqueue", 0, ["--jobs", str(single), "--bulk-jobs", str(plan.bulk_jobs)]))
+        runs.append(("enqueue", 0, ["--jobs", str(plan.jobs), "--bulk-jobs", str(plan.bulk_jobs)]))
     if "history" in plan.workloads and contender.history and plan.history_rows:
         runs.append(
             (
@@ -306,14 +305,16 @@ def merge(earlier: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
     """``now`` plus the results and server facts of databases it did not run from ``earlier``."""
     kept = [vendor for vendor in earlier["vendors"] if vendor not in now["vendors"]]
     order = [v for v in databases.VENDORS if v in {*kept, *now["vendors"]}]
-    notes = [f"{databases.LABELS[v]} from the run of {earlier['date']}" for v in kept]
+    sources = earlier.get("sources") or {
+        v: {"date": earlier["date"], "git": earlier["git"]} for v in earlier["vendors"]
+    }
     return {
         **now,
         "vendors": order,
         "contenders": list(dict.fromkeys([*now["contenders"], *earlier["contenders"]])),
         "infos": {**{v: earlier["infos"].get(v, {}) for v in kept}, **now["infos"]},
         "results": [r for r in earlier["results"] if r["vendor"] in kept] + now["results"],
-        "merged": notes + [*earlier.get("merged", [])],
+        "sources": {**{v: sources[v] for v in kept}, **now["sources"]},
     }
 
 
@@ -365,6 +366,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--timeout", type=float, default=300, help="seconds any single wait may take"
     )
     parser.add_argument(
+        "--report-from",
+        metavar="JSON",
+        help="measure nothing: only write the table again from an earlier run's raw JSON",
+    )
+    parser.add_argument(
         "--merge",
         metavar="JSON",
         help="keep the results of databases this run skips from an earlier run's raw JSON "
@@ -381,6 +387,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write the results table."""
     options = parse_args(argv)
+    if options.report_from:
+        Path(options.output).write_text(
+            report.render(json.loads(Path(options.report_from).read_text()))
+        )
+        log(f"wrote {options.output} from {options.report_from}")
+        return 0
     quick = options.quick
 
     def pick(value: int | None, full: int, small: int) -> int:
@@ -449,6 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         "peer_vendors": {peer.key: list(peer.vendors) for peer in PEERS},
         "results": plan.results,
     }
+    context["sources"] = {v: {"date": context["date"], "git": context["git"]} for v in vendors}
     if options.merge:
         context = merge(json.loads(Path(options.merge).read_text()), context)
     Path(options.json).parent.mkdir(parents=True, exist_ok=True)
