@@ -64,7 +64,10 @@ class OutcomeBuffer:
         """Buffer a succeeded step's values; a later step of the same job overrides them."""
         # A snapshot: the next step changes the job's workspace in place while this outcome
         # waits, and another thread may write it meanwhile (rescued, that step would run twice).
-        values = copy.deepcopy(values)
+        values = {
+            name: copy.deepcopy(value) if name in ("workspace", "result") else value
+            for name, value in values.items()
+        }
         with self._lock:
             entry = self._pending.get(job.pk)
             if entry is None:

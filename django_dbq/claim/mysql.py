@@ -42,16 +42,26 @@ class MySQLClaimer(Claimer):
         table = ops.quote_name(Job._meta.db_table)
         columns = ", ".join(ops.quote_name(f.column) for f in Job._meta.concrete_fields)
         now_db = ops.adapt_datetimefield_value(now)
-        # FORCE INDEX: a locking read locks every row it walks past, so it must walk the
-        # (queue_name, state, ...) index to the waiting rows, never the history.
+        # A locking read locks every row it walks past, so each SELECT walks the claim index
+        # (FORCE INDEX) with an equality on the state: rows come in claim order and the scan
+        # stops at the limit. One IN over both states would read, sort and lock the whole
+        # backlog instead, leaving other workers nothing to claim meanwhile.
         sql = (
             f"SELECT {columns} FROM {table} FORCE INDEX (dbq_job_claim_idx) "
-            "WHERE queue_name = %s AND state IN ('NEW', 'READY') "
+            "WHERE queue_name = %s AND state = %s "
             "AND (run_after IS NULL OR run_after <= %s) "
             "ORDER BY priority DESC, created LIMIT %s FOR UPDATE SKIP LOCKED"
         )
         with transaction.atomic(using=alias):
-            jobs = list(Job.objects.using(alias).raw(sql, [queue_name, now_db, limit]))
+            candidates = [
+                job
+                for state in (JobState.NEW, JobState.READY)
+                for job in Job.objects.using(alias).raw(
+                    sql, [queue_name, state.value, now_db, limit]
+                )
+            ]
+            # The rest stay locked only until this short transaction commits.
+            jobs = self.in_claim_order(candidates)[:limit]
             if not jobs:
                 return []
             updated = (
