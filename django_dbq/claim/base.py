@@ -11,6 +11,29 @@ if TYPE_CHECKING:
     from ..models import Job
 
 
+def outcome_rows(outcomes: list, connection: Any) -> tuple[list, list[Any]]:
+    """The columns a group of outcomes writes, and its flat parameters, row by row:
+    (job id, lease owner, value of each column)."""
+    from ..models import Job
+
+    names = sorted({name for _, _, values in outcomes for name in values})
+    fields = [Job._meta.get_field(name) for name in names]
+    pk = Job._meta.pk
+    params: list[Any] = []
+    for job, owner, values in outcomes:
+        # The outcome's own values (a snapshot taken when the step ended: the job's attributes
+        # may already be changed by its next step). Every outcome names the same columns.
+        params.append(pk.get_db_prep_save(job.pk, connection))
+        params.append(owner)
+        params.extend(
+            f.get_db_prep_save(
+                values[f.name] if f.name in values else getattr(job, f.attname), connection
+            )
+            for f in fields
+        )
+    return fields, params
+
+
 def is_deadlock(error: Exception) -> bool:
     """Whether a database error is a deadlock or lock wait timeout, after which a retry works."""
     code = error.args[0] if error.args else None

@@ -9,7 +9,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 
 from ..exceptions import ClaimError
-from .base import Claimer, is_deadlock
+from .base import Claimer, is_deadlock, outcome_rows
 
 logger = logging.getLogger(__name__)
 
@@ -90,3 +90,40 @@ class MySQLClaimer(Claimer):
             job.modified = now
             job.started_at = job.started_at or now
         return jobs
+
+    def write_outcomes(self, outcomes):
+        """All outcomes in one UPDATE joined with a derived table of their values.
+
+        MariaDB/MySQL have no RETURNING on UPDATE: when fewer rows matched than outcomes were
+        sent (a guard failed), read back which ones carry this group's values.
+        """
+        from ..models import Job, JobState
+
+        if not outcomes:
+            return set()
+        fields, params = outcome_rows(outcomes, self.connection)
+        ops = self.connection.ops
+        names = ["id", "owner", *(f.column for f in fields)]
+        first = "SELECT " + ", ".join(f"%s AS {ops.quote_name(n)}" for n in names)
+        other = "SELECT " + ", ".join(["%s"] * len(names))
+        derived = " UNION ALL ".join([first] + [other] * (len(outcomes) - 1))
+        assignments = ", ".join(
+            f"j.{ops.quote_name(f.column)} = v.{ops.quote_name(f.column)}" for f in fields
+        )
+        table = ops.quote_name(Job._meta.db_table)
+        sql = (
+            f"UPDATE {table} AS j JOIN ({derived}) AS v ON j.id = v.id SET {assignments} "
+            "WHERE j.state = %s AND j.lease_owner = v.owner"
+        )
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, [*params, JobState.PROCESSING.value])
+            # Django connects with CLIENT.FOUND_ROWS: rowcount counts matched rows.
+            if cursor.rowcount == len(outcomes):
+                return {job.pk for job, _, _ in outcomes}
+        sent = {job.pk: (owner, values["modified"]) for job, owner, values in outcomes}
+        rows = Job.objects.using(self.connection.alias).filter(pk__in=list(sent))
+        return {
+            pk
+            for pk, owner, modified in rows.values_list("pk", "lease_owner", "modified")
+            if (owner, modified) == sent[pk]
+        }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Claimer
+from .base import Claimer, outcome_rows
 
 # Must match the condition of the index dbq_job_waiting_idx (models.Job.Meta.indexes).
 WAITING_SQL = "state IN ('NEW', 'READY')"
@@ -46,3 +46,35 @@ class ReturningClaimer(Claimer):
         for job in jobs:
             job._state.adding = False
         return self.in_claim_order(jobs)
+
+    def write_outcomes(self, outcomes):
+        """All outcomes in one ``UPDATE ... FROM (VALUES ...) RETURNING`` statement."""
+        from ..models import Job, JobState
+
+        if not outcomes:
+            return set()
+        fields, params = outcome_rows(outcomes, self.connection)
+        ops = self.connection.ops
+        source, (v_id, v_owner, *v_columns) = self.outcome_values_sql(fields, len(outcomes))
+        assignments = ", ".join(
+            f"{ops.quote_name(f.column)} = {v}" for f, v in zip(fields, v_columns, strict=True)
+        )
+        table = ops.quote_name(Job._meta.db_table)
+        sql = (
+            f"UPDATE {table} AS j SET {assignments} FROM {source} "
+            f"WHERE j.id = {v_id} AND j.state = %s AND j.lease_owner = {v_owner} "
+            f"RETURNING {self.returning_id}"
+        )
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, [*params, JobState.PROCESSING.value])
+            return {Job._meta.pk.to_python(row[0]) for row in cursor.fetchall()}
+
+    # SQLite's RETURNING names the updated table's columns bare (no alias).
+    returning_id = "id"
+
+    def outcome_values_sql(self, fields, count):
+        """The VALUES source of the outcome UPDATE and how to name its columns."""
+        row = "(" + ", ".join(["%s"] * (len(fields) + 2)) + ")"
+        # SQLite names a VALUES table's columns column1, column2, ...
+        names = [f"v.column{i}" for i in range(1, len(fields) + 3)]
+        return f"(VALUES {', '.join([row] * count)}) AS v", names
