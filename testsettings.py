@@ -95,6 +95,8 @@ JOBS = {
         "tasks": ["tests.tasks.mark_step_a", "tests.tasks.mark_step_b", "tests.tasks.mark_step_c"],
     },
     "process_slow": {"tasks": ["tests.tasks.slow_mark_step_a", "tests.tasks.mark_step_b"]},
+    "io_wait": {"tasks": ["tests.tasks.note_thread_and_wait"]},
+    "busy_with_timeout": {"tasks": ["tests.tasks.busy_until_stopped"], "timeout": 0.3},
 }
 # The shutdown process tests give their workers a short lease, to see rescues within seconds.
 DBQ_LEASE_SECONDS = float(os.environ.get("DBQ_LEASE_SECONDS", 30))

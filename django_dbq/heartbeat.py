@@ -19,63 +19,81 @@ logger = logging.getLogger(__name__)
 
 
 class Heartbeat(threading.Thread):
-    """Renews the leases of the jobs a worker holds, on its own database connection."""
+    """Renews the leases of the jobs its workers hold, on its own database connection.
 
-    def __init__(self, worker: Worker):
-        super().__init__(name=f"dbq-heartbeat-{worker.worker_id}", daemon=True)
-        self.worker = worker
-        self.interval = worker.lease.seconds / 3
+    One heartbeat serves every worker thread of a pool (``worker --concurrency N``), so a pool
+    holds N + 1 connections (plus the scheduler's), not 2N.
+    """
+
+    def __init__(self, *workers: Worker):
+        if not workers:
+            raise ValueError("a heartbeat needs at least one worker")
+        super().__init__(name=f"dbq-heartbeat-{workers[0].worker_id}", daemon=True)
+        self.workers = workers
+        self.interval = min(worker.lease.seconds for worker in workers) / 3
         self._stopped = threading.Event()
+
+    @property
+    def worker(self) -> Worker:
+        """The first (for a plain worker: the only) worker served."""
+        return self.workers[0]
 
     def run(self) -> None:
         # Wake often enough to write outcomes that wait behind a long step (outcomes.py).
-        tick = min(self.interval, max(self.worker.outcomes.max_delay, 0.01))
+        max_delay = min(worker.outcomes.max_delay for worker in self.workers)
+        tick = min(self.interval, max(max_delay, 0.01))
         next_beat = time.monotonic() + self.interval
         try:
             while not self._stopped.wait(tick):
-                try:
-                    if self.worker.outcomes.due():
-                        self.flush_outcomes()
-                    if time.monotonic() >= next_beat:
-                        next_beat = time.monotonic() + self.interval
-                        self.beat()
-                except Exception:
-                    # Whatever went wrong (a signal receiver's bug...), this thread must live
-                    # on: without it leases lapse and running steps would be run twice.
-                    logger.exception("event=heartbeat_error worker=%s", self.worker.worker_id)
+                beat_due = time.monotonic() >= next_beat
+                if beat_due:
+                    next_beat = time.monotonic() + self.interval
+                for worker in self.workers:
+                    try:
+                        if worker.outcomes.due():
+                            self.flush_outcomes(worker)
+                        if beat_due:
+                            self.renew(worker)
+                    except Exception:
+                        # Whatever went wrong (a signal receiver's bug...), this thread must
+                        # live on: without it leases lapse and running steps would run twice.
+                        logger.exception("event=heartbeat_error worker=%s", worker.worker_id)
         finally:
             connections.close_all()
 
-    def flush_outcomes(self) -> None:
-        """Write the worker's buffered outcomes from this thread, on this thread's connection."""
+    def flush_outcomes(self, worker: Worker | None = None) -> None:
+        """Write a worker's buffered outcomes from this thread, on this thread's connection."""
+        worker = worker or self.worker
         try:
-            self.worker.outcomes.flush()
+            worker.outcomes.flush()
         except (DatabaseError, InterfaceError) as error:
-            logger.error(
-                "event=outcome_write_failed worker=%s error=%r", self.worker.worker_id, error
-            )
+            logger.error("event=outcome_write_failed worker=%s error=%r", worker.worker_id, error)
             connections.close_all()
 
     def beat(self) -> int:
-        """Extend every held lease by the lease length; returns leases renewed."""
-        with self.worker._held_lock:
-            ids = list(self.worker.held)
+        """Extend every held lease of every worker by the lease length; returns leases renewed."""
+        return sum(self.renew(worker) for worker in self.workers)
+
+    def renew(self, worker: Worker) -> int:
+        """Extend the leases one worker holds; flag those it lost; returns leases renewed."""
+        with worker._held_lock:
+            ids = list(worker.held)
         if not ids:
             return 0
         try:
-            ours = Job.objects.filter(pk__in=ids, lease_owner=self.worker.worker_id)
+            ours = Job.objects.filter(pk__in=ids, lease_owner=worker.worker_id)
             renewed = ours.filter(state__in=(JobState.PROCESSING, JobState.STOPPING)).update(
-                lease_expires_at=self.worker.lease.until(timezone.now())
+                lease_expires_at=worker.lease.until(timezone.now())
             )
             # A held job no longer PROCESSING under our name was cancelled (STOPPING) or taken
             # over: the worker must not start another step of it.
             still = set(ours.filter(state=JobState.PROCESSING).values_list("pk", flat=True))
-            with self.worker._held_lock:
-                lost = (set(ids) - still) & self.worker.held
-                self.worker.lost_leases.update(lost)
+            with worker._held_lock:
+                lost = (set(ids) - still) & worker.held
+                worker.lost_leases.update(lost)
             return renewed
         except (DatabaseError, InterfaceError) as error:
-            logger.error("event=heartbeat_failed worker=%s error=%r", self.worker.worker_id, error)
+            logger.error("event=heartbeat_failed worker=%s error=%r", worker.worker_id, error)
             connections.close_all()
             return 0
 

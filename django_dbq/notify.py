@@ -20,40 +20,89 @@ logger = logging.getLogger(__name__)
 CHANNEL = "django_dbq"
 
 
-class Waker:
-    """Waits until work may be there: a notification, a signal, or the timeout."""
+class WakeupPipe:
+    """A self-pipe that ends a waker's wait: written by a signal or by another thread."""
 
-    def __init__(self, alias: str):
-        self.alias = alias
-        self._signal_fd: int | None = None
-        self._pipe: tuple[int, int] | None = None
-
-    def wake_on_signals(self) -> None:
-        """Make a signal delivered to this process end the wait at once (main thread only)."""
-        if threading.current_thread() is not threading.main_thread() or self._pipe:
-            return
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
         read_fd, write_fd = os.pipe()
         os.set_blocking(read_fd, False)
         os.set_blocking(write_fd, False)
-        self._pipe = (read_fd, write_fd)
-        signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+        self._fds: tuple[int, int] | None = (read_fd, write_fd)
+
+    @property
+    def read_fd(self) -> int | None:
+        return self._fds[0] if self._fds else None
+
+    @property
+    def write_fd(self) -> int | None:
+        return self._fds[1] if self._fds else None
+
+    def wake(self) -> None:
+        """End the current (or the next) wait at once; safe from any thread."""
+        with self._lock:  # never write to a descriptor number close() gave back
+            if self._fds:
+                try:
+                    os.write(self._fds[1], b"w")
+                except BlockingIOError:
+                    pass  # full: a wake-up is pending already
+
+    def drain(self) -> None:
+        """Consume pending wake-ups."""
+        try:
+            while self._fds and os.read(self._fds[0], 512):
+                pass
+        except BlockingIOError:
+            pass
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fds:
+                for fd in self._fds:
+                    os.close(fd)
+                self._fds = None
+
+
+class Waker:
+    """Waits until work may be there: a notification, a wake-up, a signal, or the timeout."""
+
+    def __init__(self, alias: str, wakeup: WakeupPipe | None = None):
+        self.alias = alias
+        # A worker passes its own pipe so that it can end a wait from another thread; a waker
+        # without one makes its own on the first wake_on_signals().
+        self._wakeup = wakeup
+        self._owns_wakeup = False
+        self._signals_set = False
+
+    def wake_on_signals(self) -> None:
+        """Make a signal delivered to this process end the wait at once (main thread only)."""
+        if threading.current_thread() is not threading.main_thread() or self._signals_set:
+            return
+        if self._wakeup is None:
+            self._wakeup = WakeupPipe()
+            self._owns_wakeup = True
+        signal.set_wakeup_fd(self._wakeup.write_fd, warn_on_full_buffer=False)
+        self._signals_set = True
 
     def wait(self, timeout: float) -> None:
-        """Return after ``timeout`` seconds, or sooner when work or a signal arrives."""
+        """Return after ``timeout`` seconds, or sooner when work, a wake-up or a signal arrives."""
         readable = self._select([], timeout)
         self._drain_pipe(readable)
 
     def close(self) -> None:
-        """Release the pipe and restore signal wake-ups."""
-        if self._pipe:
+        """Restore signal wake-ups and release the pipe if this waker made it."""
+        if self._signals_set:
             signal.set_wakeup_fd(-1)
-            for fd in self._pipe:
-                os.close(fd)
-            self._pipe = None
+            self._signals_set = False
+        if self._owns_wakeup and self._wakeup is not None:
+            self._wakeup.close()
+            self._wakeup = None
+            self._owns_wakeup = False
 
     def _select(self, fds: list[int], timeout: float) -> list[int]:
-        if self._pipe:
-            fds = [*fds, self._pipe[0]]
+        pipe = self._wakeup.read_fd if self._wakeup is not None else None
+        if pipe is not None:
+            fds = [*fds, pipe]
         if not fds:
             threading.Event().wait(timeout)
             return []
@@ -61,19 +110,15 @@ class Waker:
         return readable
 
     def _drain_pipe(self, readable: list[int]) -> None:
-        if self._pipe and self._pipe[0] in readable:
-            try:
-                while os.read(self._pipe[0], 512):
-                    pass
-            except BlockingIOError:
-                pass
+        if self._wakeup is not None and self._wakeup.read_fd in readable:
+            self._wakeup.drain()
 
 
 class PostgreSQLWaker(Waker):
     """Waits on the worker's own connection, which LISTENs on the django_dbq channel."""
 
-    def __init__(self, alias: str, queue_name: str):
-        super().__init__(alias)
+    def __init__(self, alias: str, queue_name: str, wakeup: WakeupPipe | None = None):
+        super().__init__(alias, wakeup)
         self.queue_name = queue_name
         self._listening_on: object = None
 
@@ -120,8 +165,8 @@ class PostgreSQLWaker(Waker):
         return any(payload in (self.queue_name, "") for payload in payloads)
 
 
-def waker_for(alias: str, queue_name: str) -> Waker:
-    """The best waker the database offers."""
+def waker_for(alias: str, queue_name: str, wakeup: WakeupPipe | None = None) -> Waker:
+    """The best waker the database offers; ``wakeup`` lets another thread end its waits."""
     if connections[alias].vendor == "postgresql":
-        return PostgreSQLWaker(alias, queue_name)
-    return Waker(alias)
+        return PostgreSQLWaker(alias, queue_name, wakeup)
+    return Waker(alias, wakeup)

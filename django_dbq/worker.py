@@ -22,7 +22,7 @@ from .executor import Lease, run_step
 from .heartbeat import Heartbeat
 from .maintenance import rescue_expired_leases
 from .models import Job, JobState
-from .notify import Waker, waker_for
+from .notify import Waker, WakeupPipe, waker_for
 from .outcomes import OutcomeBuffer
 from .scheduler import SchedulerThread, run_scheduler_once
 
@@ -31,6 +31,29 @@ logger = logging.getLogger(__name__)
 # A step slower than this makes the worker hand back the jobs it claimed in advance, so other
 # workers can run them, and claim one at a time until steps are fast again.
 SLOW_STEP_SECONDS = 0.2
+
+
+class StepQuota:
+    """How many steps a worker (or all the threads of a pool) may still run; None: no limit."""
+
+    def __init__(self, limit: int | None = None):
+        self.limit = limit
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        """Reserve one step; False once the limit is reached."""
+        with self._lock:
+            if self.limit is not None and self.used >= self.limit:
+                return False
+            self.used += 1
+            return True
+
+    def reached(self, ahead: int = 0) -> bool:
+        return self.limit is not None and self.used + ahead >= self.limit
+
+    def remaining(self) -> int | None:
+        return None if self.limit is None else max(0, self.limit - self.used)
 
 
 def default_worker_id() -> str:
@@ -53,11 +76,14 @@ class Worker:
         lease_seconds: float | None = None,
         worker_id: str | None = None,
         scheduler: bool | None = None,
+        quota: StepQuota | None = None,
     ):
         self.queue_name = name
         self.rate_limit_in_seconds = rate_limit_in_seconds
         self.burst = burst
         self.max_jobs = max_jobs
+        # Shared by the threads of a pool, so that --max-jobs counts the steps of all of them.
+        self.quota = quota or StepQuota(max_jobs)
         self.poll_interval = conf.DBQ_POLL_INTERVAL if poll_interval is None else poll_interval
         self.max_batch_size = batch_size or conf.DBQ_CLAIM_BATCH_SIZE
         self.batch_size = 1
@@ -87,6 +113,8 @@ class Worker:
         self._alias = router.db_for_write(Job)
         self._claimer = None
         self._waker = None
+        # Lets stop() end an idle wait from another thread (a pool's main thread).
+        self._wakeup: WakeupPipe | None = None
 
     @property
     def worker_id(self) -> str:
@@ -97,10 +125,23 @@ class Worker:
 
     def run(self) -> None:
         """Process jobs until a signal, --max-jobs or (in burst mode) an empty queue stops it."""
+        self._wakeup = WakeupPipe()
         self._install_signal_handlers()
         heartbeat = Heartbeat(self)
         heartbeat.start()
-        scheduler = self._start_scheduler()
+        scheduler = self.start_scheduler()
+        try:
+            self.run_loop()
+        finally:
+            heartbeat.stop()
+            self._restore_signal_handlers()
+            if scheduler is not None:
+                scheduler.stop()
+
+    def run_loop(self) -> None:
+        """The loop alone: the caller runs the heartbeat (and the scheduler, signals)."""
+        if self._wakeup is None:
+            self._wakeup = WakeupPipe()
         logger.info("event=worker_started worker=%s queue=%s", self.worker_id, self.queue_name)
         failures = 0
         try:
@@ -118,13 +159,11 @@ class Worker:
                     self._wait_for_work()
         finally:
             self._flush_outcomes_quietly()
-            heartbeat.stop()
-            self._restore_signal_handlers()
-            if scheduler is not None:
-                scheduler.stop()
             if self._waker:
                 self._waker.close()
                 self._waker = None
+            self._wakeup.close()
+            self._wakeup = None
             logger.info(
                 "event=worker_stopped worker=%s queue=%s steps=%s",
                 self.worker_id,
@@ -140,6 +179,13 @@ class Worker:
             logger.warning("event=worker_exit_now worker=%s", self.worker_id)
             os._exit(1)  # the running step's lease expires and it is rescued
         logger.info("event=worker_stopping worker=%s signal=%s", self.worker_id, signum)
+
+    def stop(self) -> None:
+        """Finish the running step, then stop; callable from any thread."""
+        self.alive = False
+        wakeup = self._wakeup
+        if wakeup is not None:
+            wakeup.wake()
 
     # -- one round ---------------------------------------------------------------------------
 
@@ -187,11 +233,14 @@ class Worker:
         self._gave_back_prefetch = False
         try:
             while True:
+                if not self.quota.take():  # another thread of the pool ran the last step
+                    self.release([job])
+                    return steps
                 keep = (
                     chain
                     and self.alive
                     and self.rate_limit_in_seconds == 0
-                    and not self._quota_reached(1)
+                    and not self._quota_reached()
                 )
                 started = time.monotonic()
                 outcome = run_step(
@@ -278,8 +327,9 @@ class Worker:
         return released
 
     def _batch_limit(self) -> int:
-        if self.max_jobs is not None:
-            return max(1, min(self.batch_size, self.max_jobs - self.steps_run))
+        remaining = self.quota.remaining()
+        if remaining is not None:
+            return max(1, min(self.batch_size, remaining))
         return self.batch_size
 
     def _adapt_batch_size(self, claimed: int) -> None:
@@ -290,7 +340,7 @@ class Worker:
             self.batch_size = min(self.max_batch_size, self.batch_size * 2)
 
     def _quota_reached(self, ahead: int = 0) -> bool:
-        return self.max_jobs is not None and self.steps_run + ahead >= self.max_jobs
+        return self.quota.reached(ahead)
 
     # -- waiting, housekeeping, errors ----------------------------------------------------------
 
@@ -307,12 +357,12 @@ class Worker:
 
     def _waker_instance(self):
         if self._waker is None:
-            self._waker = waker_for(self._alias, self.queue_name)
+            self._waker = waker_for(self._alias, self.queue_name, self._wakeup)
             if self._previous_handlers:  # signal handlers installed: signals end a wait
                 self._waker.wake_on_signals()
         return self._waker
 
-    def _start_scheduler(self) -> SchedulerThread | None:
+    def start_scheduler(self) -> SchedulerThread | None:
         """Spawn due schedules beside the loop; a burst worker does one pass first instead."""
         if not self.run_scheduler:
             return None
@@ -357,7 +407,7 @@ class Worker:
             self._waker = None
         if self.alive:
             # Not the database-backed waker: the database is what just failed.
-            sleeper = Waker(self._alias)
+            sleeper = Waker(self._alias, self._wakeup)
             if self._previous_handlers:
                 sleeper.wake_on_signals()  # a SIGTERM during an outage stops at once
             try:

@@ -118,3 +118,20 @@ def slow_query(job):
             cursor.execute("SELECT pg_sleep(3)")
         else:
             cursor.execute("SELECT SLEEP(3)")
+
+
+def note_thread_and_wait(job):
+    """Waits on "I/O" for workspace['seconds'], noting its thread and when it ran."""
+    import threading
+
+    started = time.monotonic()
+    time.sleep(job.workspace.get("seconds", 0.3))
+    job.workspace["run"] = [threading.current_thread().name, started, time.monotonic()]
+
+
+def busy_until_stopped(job):
+    """Runs Python code for up to workspace['seconds'] (a timeout must interrupt it)."""
+    deadline = time.monotonic() + job.workspace.get("seconds", 30)
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+    job.workspace["finished"] = True

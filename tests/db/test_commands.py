@@ -106,9 +106,23 @@ def test_worker_burst_drains_the_queue():
     assert Job.objects.get().state == JobState.COMPLETED
 
 
+def test_worker_with_concurrency_names_its_threads():
+    output = run("worker", "mail", "--dry-run", "--concurrency", "3")
+    assert output.startswith("Starting 3 job worker threads (")
+    assert output.endswith('for queue "mail"')
+
+
 @pytest.mark.parametrize(
     "args, message",
-    [(["--max-jobs", "0"], "must be a whole number >= 1"), (["--poll-interval", "x"], "number")],
+    [
+        (["--max-jobs", "0"], "must be a whole number >= 1"),
+        (["--poll-interval", "x"], "number"),
+        (["--concurrency", "0"], "must be a whole number >= 1"),
+        (
+            ["--concurrency", "2", "--rate-limit", "1"],
+            "--rate-limit cannot be combined with --concurrency above 1",
+        ),
+    ],
 )
 def test_worker_rejects_bad_options(args, message):
     with pytest.raises(CommandError, match=message):

@@ -2,9 +2,10 @@
 
 import logging
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from django_dbq.management.arguments import non_negative_number, positive_int
+from django_dbq.pool import WorkerPool
 from django_dbq.worker import Worker
 
 __all__ = ["Command", "Worker"]
@@ -56,27 +57,49 @@ class Command(BaseCommand):
             default=None,
             help="most jobs claimed per query (default DBQ_CLAIM_BATCH_SIZE)",
         )
+        parser.add_argument(
+            "--concurrency",
+            type=positive_int,
+            default=1,
+            help="run this many worker threads in this process, each with its own database "
+            "connection: for steps that wait on I/O (default 1)",
+        )
 
     def handle(self, *args, **options):
         if options["verbosity"] >= 2:
             logging.getLogger("django_dbq").setLevel(logging.INFO)
-        worker = Worker(
-            options["queue_name"],
-            options["rate_limit"],
+        concurrency = options["concurrency"]
+        if concurrency > 1 and options["rate_limit"]:
+            raise CommandError(
+                "--rate-limit cannot be combined with --concurrency above 1: a rate limit runs "
+                "one step at a time, so use a single thread (--concurrency 1)"
+            )
+        settings = dict(
             burst=options["burst"],
             max_jobs=options["max_jobs"],
             poll_interval=options["poll_interval"],
             batch_size=options["batch_size"],
             scheduler=options["scheduler"],
         )
-        self.stdout.write(
-            f'Starting job worker {worker.worker_id} for queue "{worker.queue_name}"'
-            + (
-                f" with rate limit of one job per {options['rate_limit']:g} second(s)"
-                if options["rate_limit"]
-                else ""
+        if concurrency > 1:
+            runner = WorkerPool(options["queue_name"], concurrency, **settings)
+            self.stdout.write(
+                f"Starting {concurrency} job worker threads "
+                f"({', '.join(worker.worker_id for worker in runner.workers)}) "
+                f'for queue "{runner.queue_name}"'
             )
-        )
+        else:
+            runner = Worker(options["queue_name"], options["rate_limit"], **settings)
+            self.stdout.write(
+                f'Starting job worker {runner.worker_id} for queue "{runner.queue_name}"'
+                + (
+                    f" with rate limit of one job per {options['rate_limit']:g} second(s)"
+                    if options["rate_limit"]
+                    else ""
+                )
+            )
         if options["dry_run"]:
             return
-        worker.run()
+        runner.run()
+        if isinstance(runner, WorkerPool) and runner.crashed:
+            raise CommandError("a worker thread stopped on an unexpected error (see the log)")
