@@ -128,6 +128,8 @@ def claim_sql() -> str:
         head = sql.split(None, 1)[0].upper()
         if head in ("UPDATE", "SELECT", "WITH") and Job._meta.db_table in sql:
             return sql
+        if head == "EXECUTE":  # PostgreSQL runs the claim as a prepared statement
+            return sql
     raise RuntimeError("no claim statement captured: " + repr(queries.captured_queries))
 
 

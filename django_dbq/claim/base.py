@@ -114,6 +114,52 @@ class Claimer:
                 values = ", ".join([placeholders] * len(chunk))
                 cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values}", params)
 
+    def cursor(self) -> Any:
+        """A cursor for the claim query (a vendor may pick one that can prepare it)."""
+        return self.connection.cursor()
+
+    def jobs_from_rows(self, rows: list[tuple]) -> list[Job]:
+        """Job instances from rows of every concrete column, converted as the ORM converts."""
+        from ..models import Job
+
+        converters = self._converters()
+        names = [field.attname for field in Job._meta.concrete_fields]
+        alias = self.connection.alias
+        jobs = []
+        for row in rows:
+            values = [
+                value if value is None or not convert else convert(value)
+                for value, convert in zip(row, converters, strict=True)
+            ]
+            jobs.append(Job.from_db(alias, names, values))
+        return jobs
+
+    def _converters(self) -> list:
+        cached = getattr(self, "_converter_cache", None)
+        if cached is None:
+            from ..models import Job
+
+            cached = []
+            for field in Job._meta.concrete_fields:
+                column = field.get_col(Job._meta.db_table)
+                chain = [
+                    *self.connection.ops.get_db_converters(column),
+                    *field.get_db_converters(self.connection),
+                ]
+                cached.append(self._chained(chain, column) if chain else None)
+            self._converter_cache = cached
+        return cached
+
+    def _chained(self, chain: list, column: Any):
+        connection = self.connection
+
+        def convert(value: Any) -> Any:
+            for converter in chain:
+                value = converter(value, column, connection)
+            return value
+
+        return convert
+
     @staticmethod
     def in_claim_order(jobs: list[Job]) -> list[Job]:
         """Sort jobs as the claim query orders them."""

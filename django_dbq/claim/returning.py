@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from string import Formatter
+
 from .base import Claimer, outcome_rows
 
 # Must match the condition of the index dbq_job_waiting_idx (models.Job.Meta.indexes).
@@ -16,36 +18,55 @@ class ReturningClaimer(Claimer):
     lock_clause = ""
 
     def claim(self, queue_name, owner, limit, now, lease_until):
-        from ..models import Job, JobState
+        from ..models import JobState
 
         ops = self.connection.ops
-        table = ops.quote_name(Job._meta.db_table)
-        columns = ", ".join(ops.quote_name(f.column) for f in Job._meta.concrete_fields)
-        now_db = ops.adapt_datetimefield_value(now)
-        sql = (
-            f"UPDATE {table} SET state = %s, lease_owner = %s, lease_expires_at = %s, "
-            "attempts = attempts + 1, modified = %s, started_at = COALESCE(started_at, %s) "
-            # The states are literals, not parameters, so the planner can prove that the
-            # partial index dbq_job_waiting_idx (WHERE state IN ('NEW', 'READY')) applies.
-            f"WHERE id IN (SELECT id FROM {table} WHERE queue_name = %s AND {WAITING_SQL} "
-            "AND (run_after IS NULL OR run_after <= %s) "
-            f"ORDER BY priority DESC, created LIMIT %s{self.lock_clause}) "
-            f"RETURNING {columns}"
-        )
-        params = [
-            JobState.PROCESSING.value,
-            owner,
-            ops.adapt_datetimefield_value(lease_until),
-            now_db,
-            now_db,
-            queue_name,
-            now_db,
-            limit,
-        ]
-        jobs = list(Job.objects.db_manager(self.connection.alias).raw(sql, params))
-        for job in jobs:
-            job._state.adding = False
+        values = {
+            "state": JobState.PROCESSING.value,
+            "owner": owner,
+            "lease_until": ops.adapt_datetimefield_value(lease_until),
+            "now": ops.adapt_datetimefield_value(now),
+            "queue": queue_name,
+        }
+        sql, params = self.claim_statement(limit, values)
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            jobs = self.jobs_from_rows(cursor.fetchall())
         return self.in_claim_order(jobs)
+
+    def claim_statement(self, limit: int, values: dict) -> tuple[str, list]:
+        """The claim's SQL and parameters (a vendor may run a prepared statement instead)."""
+        template = self.claim_template(limit)
+        return template.format(**dict.fromkeys(values, "%s")), [
+            values[name] for _, name, _, _ in Formatter().parse(template) if name
+        ]
+
+    def claim_template(self, limit: int) -> str:
+        """The claim statement for ``limit`` jobs with {named} slots for its values.
+
+        The limit is a literal, not a parameter: with an unknown LIMIT, PostgreSQL's plan cache
+        would judge a prepared claim's generic plan too costly and plan it anew every time.
+        """
+        cache = self.__dict__.setdefault("_claim_templates", {})
+        template = cache.get(limit)
+        if template is None:
+            from ..models import Job
+
+            ops = self.connection.ops
+            table = ops.quote_name(Job._meta.db_table)
+            columns = ", ".join(ops.quote_name(f.column) for f in Job._meta.concrete_fields)
+            template = cache[limit] = (
+                f"UPDATE {table} SET state = {{state}}, lease_owner = {{owner}}, "
+                "lease_expires_at = {lease_until}, attempts = attempts + 1, modified = {now}, "
+                "started_at = COALESCE(started_at, {now}) "
+                # The states are literals, not parameters, so the planner can prove that the
+                # partial index dbq_job_waiting_idx (WHERE state IN ('NEW', 'READY')) applies.
+                f"WHERE id IN (SELECT id FROM {table} WHERE queue_name = {{queue}} "
+                f"AND {WAITING_SQL} AND (run_after IS NULL OR run_after <= {{now}}) "
+                f"ORDER BY priority DESC, created LIMIT {int(limit)}{self.lock_clause}) "
+                f"RETURNING {columns}"
+            )
+        return template
 
     def write_outcomes(self, outcomes):
         """All outcomes in one ``UPDATE ... FROM (VALUES ...) RETURNING`` statement."""

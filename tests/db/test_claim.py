@@ -75,9 +75,50 @@ def expected_claim_queries():
 def test_claim_costs_a_fixed_number_of_queries():
     for _ in range(5):
         Job.objects.create(name="basic")
+    claimer = claimer_for()
+    now = timezone.now()
+    claimer.claim("default", "w1", 5, now, now)  # on PostgreSQL, prepares the statement
+    Job.objects.update(state=JobState.NEW)
     with CaptureQueriesContext(connection) as queries:
-        assert len(claim(limit=5)) == 5
-    assert len(queries) == expected_claim_queries()
+        assert len(claimer.claim("default", "w1", 5, now, now)) == 5
+    assert len(queries) == expected_claim_queries(), [q["sql"] for q in queries]
+
+
+def test_postgresql_claims_with_a_statement_prepared_once_per_connection():
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared claims are PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # earlier tests prepared it on this connection
+    claimer = claimer_for()
+    now = timezone.now()
+    with CaptureQueriesContext(connection) as first:
+        claimer.claim("default", "w1", 5, now, now)
+    with CaptureQueriesContext(connection) as second:
+        claimer.claim("default", "w1", 5, now, now)
+    assert [q["sql"].split()[0] for q in first] == ["SELECT", "PREPARE", "EXECUTE"]
+    assert [q["sql"].split()[0] for q in second] == ["EXECUTE"]
+    # Another claimer on the same connection finds the statement there and reuses it.
+    with CaptureQueriesContext(connection) as other:
+        claimer_for().claim("default", "w1", 5, now, now)
+    assert [q["sql"].split()[0] for q in other] == ["SELECT", "EXECUTE"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lost_prepared_claim_falls_back_to_a_plain_statement(caplog):
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared claims are PostgreSQL's")
+    job = Job.objects.create(name="basic")
+    claimer = claimer_for()
+    now = timezone.now()
+    assert claimer.claim("other", "w1", 5, now, now) == []
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # what a pooler's DISCARD ALL does to the session
+
+    (claimed,) = claimer.claim("default", "w1", 5, now, now + datetime.timedelta(seconds=30))
+
+    assert claimed.pk == job.pk and claimed.state == JobState.PROCESSING
+    assert claimer.prepares_claims is False
+    assert "event=prepared_claim_lost" in caplog.text
 
 
 def test_finishing_a_step_costs_one_update():
@@ -161,13 +202,37 @@ def test_claim_uses_the_waiting_index_with_many_finished_jobs():
     Job.objects.create(name="basic")
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
+    claimer = claimer_for()
+    claimer.prepares_claims = False  # the plain statement: its text shows the inner SELECT
     with CaptureQueriesContext(connection) as queries:
-        assert len(claim()) == 1
+        now = timezone.now()
+        assert len(claimer.claim("default", "w1", 10, now, now)) == 1
     sql = queries[0]["sql"].split(" RETURNING ")[0]
     select = sql[sql.index("SELECT id") : -1]
     with connection.cursor() as cursor:
         cursor.execute(
             ("EXPLAIN QUERY PLAN " if connection.vendor == "sqlite" else "EXPLAIN ") + select
         )
+        plan = " ".join(str(row) for row in cursor.fetchall())
+    assert "dbq_job_waiting_idx" in plan, plan
+
+
+def test_the_prepared_claims_generic_plan_uses_the_waiting_index():
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared claims are PostgreSQL's")
+    Job.objects.enqueue_many([Job(name="basic") for _ in range(300)])
+    Job.objects.update(state=JobState.COMPLETED)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    claimer = claimer_for()
+    now = timezone.now()
+    claimer.claim("default", "w1", 10, now, now)
+    with CaptureQueriesContext(connection) as queries:
+        claimer.claim("default", "w1", 10, now, now)
+    (execute,) = [q["sql"] for q in queries]
+    with connection.cursor() as cursor:
+        # The plan PostgreSQL caches and reuses once a prepared statement has run a few times.
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute("EXPLAIN " + execute)
         plan = " ".join(str(row) for row in cursor.fetchall())
     assert "dbq_job_waiting_idx" in plan, plan
