@@ -204,6 +204,12 @@ class Worker:
             if not self.alive or self._quota_reached() or (ran and self._gave_back_prefetch):
                 self.release(jobs[position:])
                 break
+            if job.pk in self.lost_leases:
+                # Cancelled (or taken over) while it waited in this batch: the heartbeat saw
+                # it, so do not start it. release() ends a cancelled job now.
+                self.release([job])
+                self.lost_leases.discard(job.pk)
+                continue
             try:
                 ran += self._run_job(job)
             except (DatabaseError, InterfaceError):

@@ -198,3 +198,27 @@ def test_rate_limit_spaces_steps_even_when_new_jobs_wake_the_worker():
         signals.step_started.disconnect(on_start)
     assert len(started) == 2
     assert started[1] - started[0] >= 0.39
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_cancelled_while_waiting_in_a_claimed_batch_is_not_started():
+    from django_dbq.heartbeat import Heartbeat
+
+    Job.objects.enqueue_many([Job(name="basic") for _ in range(2)])
+    worker = Worker(burst=True, scheduler=False)
+    worker.batch_size = 2
+    claim = worker._claim
+
+    def claim_then_cancel_the_second(limit):
+        jobs = claim(limit)
+        Job.objects.filter(pk=jobs[1].pk).cancel()  # STOPPING: the lease is still held
+        Heartbeat(worker).beat()  # the heartbeat notices before the job starts
+        return jobs
+
+    worker._claim = claim_then_cancel_the_second
+    assert worker.run_batch() == 1
+
+    assert sorted(Job.objects.values_list("state", flat=True)) == sorted(
+        [JobState.COMPLETED, JobState.CANCELLED]
+    )
+    assert tasks.CALLS == [("task", "basic", "tests.tasks.record")]
