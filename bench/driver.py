@@ -19,6 +19,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +30,8 @@ WORK = BENCH / "work"
 # How often the driver looks at the queue while workers drain it.
 PROGRESS_POLL_SECONDS = 0.01
 RESULT_PREFIX = "BENCH_RESULT "
+# The I/O-bound workload's step: a sleep standing for an HTTP call.
+IO_STEP_SECONDS = 0.01
 
 
 class BenchError(Exception):
@@ -161,15 +164,18 @@ def run_drain(
     log_name: str,
     timeout: float,
     until_empty: bool = True,
+    args: list[str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> dict[str, float]:
     """Enqueue first, then start workers and time them until ``total`` units are finished.
 
     With ``until_empty`` false the queue holds more than ``total``: the workers are stopped
-    once ``total`` are done instead of waiting for burst workers to exit.
+    once ``total`` are done instead of waiting for burst workers to exit. ``args`` replace the
+    contender's burst worker command; ``env`` is added to the workers' environment.
     """
     enqueue()
     failed_before = adapter.failed()
-    pool = Workers(adapter.worker_args(burst=True), workers, log_name, None)
+    pool = Workers(args or adapter.worker_args(burst=True), workers, log_name, env)
     try:
         result = watch_progress(progress, total, pool, timeout)
         if adapter.has_burst and until_empty:
@@ -382,6 +388,59 @@ def workload_history(adapter: Any, options: argparse.Namespace) -> dict[str, Any
     return {"metrics": {"rate": rates, "wall_rate": walls}, "extra": extra}
 
 
+def io_cases(slots: int) -> list[tuple[str, int, int]]:
+    """(metric, worker processes, threads per process) of the I/O-bound workload."""
+    return [("one_thread", 1, 1), ("threads", 1, slots), ("processes", slots, 1)]
+
+
+def drain_io(
+    adapter: Any, options: argparse.Namespace, processes: int, threads: int, log_name: str
+) -> tuple[float, float | None]:
+    """One I/O-bound drain: its rate, and its workers' peak RSS added up (MiB) if known."""
+    from benchlib import memory
+
+    reset(adapter)
+    with tempfile.TemporaryDirectory(prefix="bench-rss-") as rss_dir:
+        result = run_drain(
+            adapter,
+            total=options.jobs,
+            workers=processes,
+            enqueue=lambda: adapter.enqueue_io(
+                options.jobs, IO_STEP_SECONDS, gates=processes * threads
+            ),
+            progress=adapter.io_finished,
+            log_name=log_name,
+            timeout=options.timeout,
+            args=adapter.threaded_worker_args(burst=True, threads=threads),
+            env={memory.DIRECTORY_VARIABLE: rss_dir},
+        )
+        return result["rate"], memory.total_peak_rss_mb(rss_dir, processes)
+
+
+def workload_io(adapter: Any, options: argparse.Namespace) -> dict[str, Any]:
+    """Drain ``--jobs`` jobs whose step sleeps: 1 thread, ``--threads`` threads, as many processes.
+
+    The three cases alternate within each repeat, so a noisy moment does not favour one of them.
+    """
+    metrics: dict[str, list[float]] = {}
+    for repeat in range(options.repeat):
+        for name, processes, threads in io_cases(options.threads):
+            log_name = f"{options.log_name}-{name}-r{repeat}"
+            rate, rss_mb = drain_io(adapter, options, processes, threads, log_name)
+            metrics.setdefault(name, []).append(rate)
+            if rss_mb is not None:
+                metrics.setdefault(f"{name}_rss_mb", []).append(rss_mb)
+    reset(adapter)
+    return {
+        "metrics": metrics,
+        "extra": {
+            "step_seconds": IO_STEP_SECONDS,
+            "threads": options.threads,
+            "jobs": options.jobs,
+        },
+    }
+
+
 def workload_info(adapter: Any, options: argparse.Namespace) -> dict[str, Any]:
     """Versions and durability settings of the database server, and of the contender."""
     import platform
@@ -473,6 +532,7 @@ WORKLOADS: dict[str, Callable[[Any, argparse.Namespace], dict[str, Any]]] = {
     "enqueue": workload_enqueue,
     "history": workload_history,
     "backlog": workload_backlog,
+    "io": workload_io,
 }
 
 
@@ -484,6 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--bulk-jobs", type=int, default=20000)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=8, help="worker slots of the io workload")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--samples", type=int, default=50)
     parser.add_argument("--history-rows", type=int, default=1_000_000)

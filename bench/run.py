@@ -5,10 +5,12 @@
     python bench/run.py --quick --no-peers   # a small smoke run (about two minutes)
 
 Measures drain (1 and 2 worker processes), three-step pipelines, pickup latency (median, p95),
-enqueue (one by one and bulk) and draining with a large history of finished jobs; repeats each
-measurement and writes medians and spreads to bench/RESULTS.md. Run it with a Python that has
-django_dbq's dependencies (``pip install -e '.[postgresql,mysql]'``). Peers are installed from
-PyPI into their own virtual environments under bench/work/venvs/. See docs/performance.md.
+enqueue (one by one and bulk), draining with a large history of finished jobs or off a deep
+backlog, and (django_dbq only) draining I/O-bound jobs with 1 worker thread, 8 threads in one
+process (--concurrency 8) or 8 processes; repeats each measurement and writes medians and
+spreads to bench/RESULTS.md. Run it with a Python that has django_dbq's dependencies
+(``pip install -e '.[postgresql,mysql]'``). Peers are installed from PyPI into their own
+virtual environments under bench/work/venvs/. See docs/performance.md.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ DJANGO = "Django>=5.2,<5.3"
 PSYCOPG = "psycopg[binary]>=3.1"
 MYSQLCLIENT = "mysqlclient>=2.2"
 RESULT_PREFIX = "BENCH_RESULT "
+# Worker slots of the io workload: threads of one process, or processes (report.py's rows say 8).
+IO_SLOTS = 8
 
 
 @dataclass(frozen=True)
@@ -52,13 +56,17 @@ class Contender:
     # django-db-queue 3.x runs about one step per second: smaller counts keep the run short.
     slow: bool = False
     history: bool = False
+    # Whether its worker runs several worker threads in one process (the io workload).
+    threads: bool = False
 
     @property
     def database(self) -> str:
         return f"dbq_bench_{'run' if self.key == 'django_dbq' else self.key}"
 
 
-OURS = Contender("django_dbq", "dbq_project.adapter", "dbq_project.settings", history=True)
+OURS = Contender(
+    "django_dbq", "dbq_project.adapter", "dbq_project.settings", history=True, threads=True
+)
 PEERS = (
     Contender(
         "dbq3",
@@ -95,6 +103,7 @@ class Plan:
     repeat: int
     history_rows: int
     backlog_rows: int
+    io_jobs: int
     workloads: tuple[str, ...]
     timeout: float
     results: list[dict[str, Any]] = field(default_factory=list)
@@ -243,6 +252,8 @@ def workload_runs(contender: Contender, plan: Plan) -> list[tuple[str, int, list
                 ],
             )
         )
+    if "io" in plan.workloads and contender.threads and plan.io_jobs:
+        runs.append(("io", IO_SLOTS, ["--jobs", str(plan.io_jobs), "--threads", str(IO_SLOTS)]))
     return [(name, workers, [*args, *common]) for name, workers, args in runs]
 
 
@@ -351,9 +362,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="waiting jobs for the deep backlog case (100000; quick 10000; 0 skips)",
     )
     parser.add_argument(
+        "--io-jobs",
+        type=int,
+        help="jobs per I/O-bound drain, each step a 10 ms sleep (400; quick 200; 0 skips)",
+    )
+    parser.add_argument(
         "--workloads",
-        default="drain,pipeline,latency,enqueue,history,backlog",
-        help="comma-separated subset of drain,pipeline,latency,enqueue,history,backlog",
+        default="drain,pipeline,latency,enqueue,history,backlog,io",
+        help="comma-separated subset of drain,pipeline,latency,enqueue,history,backlog,io "
+        "(io: django_dbq only, 1 worker thread vs --concurrency 8 vs 8 processes)",
     )
     parser.add_argument("--output", default=str(BENCH / "RESULTS.md"), help="the results table")
     parser.add_argument(
@@ -405,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
         repeat=pick(options.repeat, 3, 1),
         history_rows=pick(options.history_rows, 1_000_000, 20_000),
         backlog_rows=pick(options.backlog_rows, 100_000, 10_000),
+        io_jobs=pick(options.io_jobs, 400, 200),
         workloads=tuple(options.workloads.split(",")),
         timeout=options.timeout,
     )
@@ -420,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     tree_at_start = machine.git_revision(ROOT)
     log(
         f"plan: databases={','.join(vendors)} peers={','.join(p.key for p in peers) or 'none'} "
-        f"jobs={plan.jobs} repeat={plan.repeat}"
+        f"jobs={plan.jobs} io_jobs={plan.io_jobs} repeat={plan.repeat}"
     )
 
     pythons: dict[str, str] = {OURS.key: options.python}

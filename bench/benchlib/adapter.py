@@ -37,6 +37,10 @@ class Adapter:
         """
         raise NotImplementedError
 
+    def threaded_worker_args(self, *, burst: bool, threads: int) -> list[str]:
+        """manage.py arguments of one worker process running ``threads`` worker threads."""
+        raise NotSupported("no threaded worker")
+
     def enqueue_noop_setup(self, count: int) -> None:
         """Enqueue ``count`` no-op jobs as fast as the contender allows (not timed)."""
         raise NotImplementedError
@@ -44,6 +48,18 @@ class Adapter:
     def enqueue_pipelines(self, count: int) -> None:
         """Enqueue ``count`` three-step pipelines (not timed)."""
         raise NotImplementedError
+
+    def enqueue_io(self, count: int, seconds: float, gates: int) -> None:
+        """Enqueue ``count`` jobs whose one step sleeps ``seconds`` (not timed).
+
+        Ahead of them, ``gates`` start gates: jobs claimed first whose step waits until every
+        gate is claimed, so that ``gates`` worker slots start on the sleeping jobs together.
+        """
+        raise NotSupported("no start gates")
+
+    def io_finished(self) -> int:
+        """Jobs of ``enqueue_io`` finished so far (the gates not counted)."""
+        raise NotSupported("no start gates")
 
     def enqueue_one(self) -> None:
         """Enqueue one no-op job through the contender's public API (timed one by one)."""

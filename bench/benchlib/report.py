@@ -51,6 +51,13 @@ ROWS = (
     Row("Baseline: plain `bulk_create`, same rows", "enqueue", 0, "plain_bulk", "rows/s", True),
     Row("Drain, 2 workers, with history (see below)", "history", 2, "rate", "jobs/s", True),
     Row("Drain, 2 workers, off a deep backlog (see below)", "backlog", 2, "rate", "jobs/s", True),
+    # The io workload (see io_note): one run measures the three cases, keyed by its 8 slots.
+    Row("I/O-bound drain, 1 process × 1 thread", "io", 8, "one_thread", "jobs/s", True),
+    Row("I/O-bound drain, 1 process × 8 threads", "io", 8, "threads", "jobs/s", True),
+    Row("I/O-bound drain, 8 processes × 1 thread", "io", 8, "processes", "jobs/s", True),
+    Row("Peak RSS of the workers, 1 process × 1 thread", "io", 8, "one_thread_rss_mb", "MB", True),
+    Row("Peak RSS of the workers, 1 process × 8 threads", "io", 8, "threads_rss_mb", "MB", True),
+    Row("Peak RSS of the workers, 8 processes (sum)", "io", 8, "processes_rss_mb", "MB", True),
 )
 
 
@@ -354,6 +361,25 @@ def lead(results: Results, vendor: str, row: Row, peers: list[str]) -> str:
     return f"{ours / max(theirs):,.1f}×"
 
 
+def io_note(results: Results) -> list[str]:
+    """The bullet explaining the I/O-bound rows, from the first database that ran them."""
+    for vendor in results.context["vendors"]:
+        extra = (results.result("django_dbq", vendor, "io", 8) or {}).get("extra")
+        if extra:
+            break
+    else:
+        return []
+    return [
+        f"- I/O-bound drain (django_dbq only; the peers are run with one job at a time): "
+        f"{extra['jobs']:,} jobs whose one step sleeps {extra['step_seconds'] * 1000:g} ms (an "
+        "HTTP call's wait), drained by one `worker --burst --concurrency 1`, one with "
+        f"`--concurrency {extra['threads']}`, and {extra['threads']} processes with "
+        "`--concurrency 1`. Start gates (a job per worker slot, claimed first, that waits until "
+        "every slot holds one) keep process start-up out of the rate. Peak RSS is each worker "
+        "process's own `ru_maxrss`, added up over the processes.",
+    ]
+
+
 def contender_name(context: dict[str, Any], key: str) -> str:
     """Display name with the installed version."""
     versions = [info.get(key, {}).get("contender_version") for info in context["infos"].values()]
@@ -528,6 +554,7 @@ def render(context: dict[str, Any]) -> str:
         "workers that poll.",
         "- django_dbq (this tree): `manage.py worker --burst` to drain, `manage.py worker` for "
         "latency; `Job.objects.create` one by one, `Job.objects.enqueue_many` in bulk.",
+        *io_note(results),
     ]
     notes = {
         "dbq3": "`manage.py worker` (no burst mode: stopped with SIGTERM once drained; it sleeps "

@@ -34,11 +34,24 @@ class DjangoDbqAdapter(Adapter):
     def worker_args(self, *, burst: bool) -> list[str]:
         return ["worker", "--burst"] if burst else ["worker"]
 
+    def threaded_worker_args(self, *, burst: bool, threads: int) -> list[str]:
+        return [*self.worker_args(burst=burst), "--concurrency", str(threads)]
+
     def enqueue_noop_setup(self, count: int) -> None:
         Job.objects.enqueue_many([Job(name="noop") for _ in range(count)])
 
     def enqueue_pipelines(self, count: int) -> None:
         Job.objects.enqueue_many([Job(name="pipeline") for _ in range(count)])
+
+    def enqueue_io(self, count: int, seconds: float, gates: int) -> None:
+        # A higher priority is claimed first: each slot's first claim (one job) takes a gate.
+        Job.objects.enqueue_many([Job(name="io_gate", priority=1) for _ in range(gates)])
+        Job.objects.enqueue_many(
+            [Job(name="io", workspace={"seconds": seconds}) for _ in range(count)]
+        )
+
+    def io_finished(self) -> int:
+        return Job.objects.filter(name="io").exclude(state__in=ACTIVE).count()
 
     def enqueue_one(self) -> None:
         Job.objects.create(name="noop")

@@ -16,6 +16,9 @@ JOBS = {
         "dbq_project.tasks.step_three",
     ],
     "probe": ["dbq_project.tasks.probe"],
+    # The I/O-bound workload: a step that waits, behind start gates (see tasks.gate).
+    "io": ["dbq_project.tasks.wait_on_io"],
+    "io_gate": ["dbq_project.tasks.gate"],
     # Bulk enqueue with everything enqueue does: a workspace schema and a creation hook.
     "validated": {
         "tasks": ["dbq_project.tasks.noop"],
