@@ -11,7 +11,11 @@ from django.db import models
 from django.db.models import Case, Count, F, Q, Value, When
 from django.utils import timezone
 
+# Imported here rather than inside the methods that use them: enqueueing runs those for every
+# job, and an import statement in a function costs about a microsecond per call.
+from . import signals
 from .conf import settings as conf
+from .exceptions import DuplicateJobError, EnqueueError
 from .registry import JobSpec, get_registry
 
 logger = logging.getLogger(__name__)
@@ -179,8 +183,6 @@ class JobManager(models.Manager.from_queryset(JobQuerySet)):  # type: ignore[mis
 
     def get_or_enqueue(self, **fields: Any) -> tuple[Job, bool]:
         """Enqueue a job, or return the active duplicate of a ``unique`` job: (job, created)."""
-        from .exceptions import DuplicateJobError
-
         try:
             return self.create(**fields), True
         except DuplicateJobError as duplicate:
@@ -291,14 +293,24 @@ class Job(models.Model):
         self.prepare_for_enqueue()
         if self.unique_key is None:
             super().save(*args, **kwargs)
-            self._enqueued()
-            return
+        else:
+            self._save_unique(*args, **kwargs)
+        self._enqueued()
+
+    def _save_unique(self, *args: Any, **kwargs: Any) -> None:
+        """Insert a new ``unique`` job; raise DuplicateJobError when an active one holds its key."""
         from django.db import IntegrityError, router, transaction
 
         using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        connection = transaction.get_connection(using)
         try:
-            # A savepoint, so a collision leaves the caller's transaction usable.
-            with transaction.atomic(using=using):
+            if connection.in_atomic_block or not connection.get_autocommit():
+                # A savepoint, so a collision leaves the caller's transaction usable.
+                with transaction.atomic(using=using):
+                    super().save(*args, **kwargs)
+            else:
+                # In autocommit a failed INSERT leaves nothing to roll back: no transaction
+                # (and no BEGIN and COMMIT round trips) needed.
                 super().save(*args, **kwargs)
         except IntegrityError:
             existing = (
@@ -309,14 +321,11 @@ class Job(models.Model):
             )
             if existing is None:
                 raise
-            from .exceptions import DuplicateJobError
-
             raise DuplicateJobError(
                 f"a unique {self.name!r} job with the same key is already "
                 f"{existing.state.lower()}: {existing.pk}",
                 existing=existing,
             ) from None
-        self._enqueued()
 
     @classmethod
     def check(cls, **kwargs: Any) -> list:
@@ -331,7 +340,7 @@ class Job(models.Model):
 
     def prepare_for_enqueue(self) -> None:
         """Validate name and workspace, point at the first task and run the creation hook."""
-        spec = self.spec
+        spec = get_registry().get(self.name)
         if self.workspace is None:
             self.workspace = {}
         spec.validate_workspace(self.workspace)
@@ -348,8 +357,6 @@ class Job(models.Model):
             self.unique_key = unique_key_for(spec, self.workspace)
 
     def _validate_placement(self) -> None:
-        from .exceptions import EnqueueError
-
         if not isinstance(self.queue_name, str) or not 0 < len(self.queue_name) <= 100:
             raise EnqueueError(
                 f"queue_name must be a non-empty string of at most 100 characters, "
@@ -372,8 +379,6 @@ class Job(models.Model):
             self.queue_name,
             self.priority,
         )
-        from . import signals
-
         signals.send(signals.job_enqueued, job=self)
 
     def cancel(self) -> int:

@@ -41,6 +41,9 @@ PER_JOB_OPTION_KEYS = ("retries", "retry_backoff", "retry_backoff_max", "timeout
 DJANGO_TASK_JOB = "django_dbq.tasks"
 DJANGO_TASK_RUNNER = "django_dbq.tasks_backend.runner.run_task"
 
+# json.dumps(allow_nan=False) without building a new encoder on every call.
+_strict_json = json.JSONEncoder(allow_nan=False).encode
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -126,7 +129,9 @@ class JobSpec:
                 f"not {type(workspace).__name__}"
             )
         try:
-            json.dumps(workspace, allow_nan=False)
+            # An empty workspace (the most common one) is valid JSON without encoding it.
+            if workspace:
+                _strict_json(workspace)
         except (TypeError, ValueError) as error:
             raise InvalidWorkspaceError(
                 f"workspace for job {self.name!r} is not JSON-serialisable: {error}"

@@ -27,6 +27,10 @@ def send(signal: Signal, **kwargs) -> None:
     A receiver's exception must not crash a worker or its heartbeat thread: that would stop
     lease renewal and get a running step rescued and run twice.
     """
+    # Most projects connect no receivers, and this runs for every job enqueued: with none
+    # connected there is nothing to call (Signal.send_robust would return [] too).
+    if not signal.receivers:
+        return
     from .models import Job
 
     for receiver, result in signal.send_robust(sender=Job, **kwargs):

@@ -156,3 +156,57 @@ def test_bad_queue_or_priority_is_refused_and_nothing_saved(fields, message):
     with pytest.raises(EnqueueError, match=message):
         Job.objects.create(name="basic", **fields)
     assert Job.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_duplicate_in_autocommit_raises_and_the_connection_stays_usable():
+    first = Job.objects.create(name="unique_by_user", workspace={"user": 1})
+    with pytest.raises(DuplicateJobError) as raised:
+        Job.objects.create(name="unique_by_user", workspace={"user": 1})
+    assert raised.value.existing == first
+    Job.objects.create(name="basic")
+    assert Job.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unique_job_in_autocommit_is_inserted_without_a_transaction_around_it():
+    in_transaction = {}
+
+    def record(execute, sql, params, many, context):
+        in_transaction[sql] = connection.in_atomic_block
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        Job.objects.create(name="unique_by_user", workspace={"user": 1})
+    [insert] = [sql for sql in in_transaction if sql.startswith("INSERT")]
+    assert in_transaction[insert] is False
+
+
+def test_enqueue_follows_a_changed_workspace_schema():
+    from django.test import override_settings
+
+    def jobs(minimum):
+        schema = {"type": "object", "properties": {"n": {"type": "integer", "minimum": minimum}}}
+        return {"counted": {"tasks": ["tests.tasks.record"], "workspace_schema": schema}}
+
+    with override_settings(JOBS=jobs(0)):
+        Job.objects.create(name="counted", workspace={"n": 0})
+        with override_settings(JOBS=jobs(1)):
+            with pytest.raises(InvalidWorkspaceError, match="less than the minimum of 1"):
+                Job.objects.create(name="counted", workspace={"n": 0})
+        Job.objects.create(name="counted", workspace={"n": 0})
+    with pytest.raises(UnknownJobError):
+        Job.objects.create(name="counted", workspace={"n": 0})
+    assert Job.objects.count() == 2
+
+
+def test_enqueue_follows_a_changed_task_list_and_creation_hook():
+    from django.test import override_settings
+
+    with override_settings(JOBS={"basic": ["tests.tasks.add_one", "tests.tasks.record"]}):
+        assert Job.objects.create(name="basic").next_task == "tests.tasks.add_one"
+    with override_settings(
+        JOBS={"basic": {"tasks": ["tests.tasks.record"], "creation_hook": "tests.tasks.on_create"}}
+    ):
+        job = Job.objects.create(name="basic")
+    assert job.next_task == "tests.tasks.record" and job.workspace == {"created_by_hook": True}

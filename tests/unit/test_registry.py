@@ -106,6 +106,19 @@ def test_workspace_must_be_json_serialisable():
         spec.validate_workspace({"when": object()})
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), {"nested": [float("-inf")]}])
+def test_workspace_must_not_hold_nan_or_infinity(value):
+    spec = Registry({"j": ["a.b"]}).get("j")
+    with pytest.raises(InvalidWorkspaceError, match="not JSON-serialisable"):
+        spec.validate_workspace({"x": value})
+
+
+def test_empty_and_plain_workspaces_are_valid():
+    spec = Registry({"j": ["a.b"]}).get("j")
+    spec.validate_workspace({})
+    spec.validate_workspace({"a": [1, 2.5, None, True], "b": {"c": "d"}})
+
+
 def test_schema_violation_names_the_field_and_the_reason():
     spec = Registry(
         {
@@ -120,3 +133,22 @@ def test_schema_violation_names_the_field_and_the_reason():
     ).get("j")
     with pytest.raises(InvalidWorkspaceError, match="at count: -1 is less than the minimum of 0"):
         spec.validate_workspace({"count": -1})
+
+
+def test_the_registry_and_its_cached_validators_follow_override_settings():
+    from django.test import override_settings
+
+    from django_dbq.registry import get_registry
+
+    def jobs(minimum):
+        schema = {"type": "object", "properties": {"n": {"type": "integer", "minimum": minimum}}}
+        return {"j": {"tasks": ["a.b"], "workspace_schema": schema}}
+
+    with override_settings(JOBS=jobs(0)):
+        get_registry().get("j").validate_workspace({"n": 0})
+        with override_settings(JOBS=jobs(1)):
+            with pytest.raises(InvalidWorkspaceError, match="less than the minimum of 1"):
+                get_registry().get("j").validate_workspace({"n": 0})
+        get_registry().get("j").validate_workspace({"n": 0})
+    with pytest.raises(UnknownJobError):
+        get_registry().get("j")
