@@ -109,3 +109,22 @@ def test_upgraded_job_resumes_at_the_step_its_3x_row_names(database_of_django_db
     assert drain() == 2
     job = Job.objects.get(pk=job_id)
     assert job.state == JobState.COMPLETED and job.workspace == {"steps": ["a", "b", "c"]}
+
+
+def test_0010_replaces_the_notify_function_and_restores_it_when_unapplied():
+    if connection.vendor != "postgresql":
+        pytest.skip("the wake-up trigger is PostgreSQL's")
+
+    def function_body() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_get_functiondef('django_dbq_notify'::regproc)")
+            return cursor.fetchone()[0]
+
+    assert "SELECT DISTINCT" not in function_body()
+    try:
+        migrate("0009_waiting_index")
+        assert "SELECT DISTINCT" in function_body()
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    assert "SELECT DISTINCT" not in function_body()

@@ -11,6 +11,8 @@ from django_dbq.notify import CHANNEL, waker_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+FENCE = "test-fence"
+
 
 @pytest.fixture
 def listener():
@@ -28,7 +30,33 @@ def listener():
         autocommit=True,
     ) as raw:
         raw.execute(f"LISTEN {CHANNEL}")
-        yield lambda: [n.payload for n in raw.notifies(timeout=2, stop_after=1)]
+        yield Listener(raw)
+
+
+class Listener:
+    """The payloads a LISTENing connection receives."""
+
+    def __init__(self, raw):
+        self.raw = raw
+
+    def __call__(self) -> list[str]:
+        """The first notification's payload (waits up to two seconds), in a list."""
+        return [n.payload for n in self.raw.notifies(timeout=2, stop_after=1)]
+
+    def all(self) -> list[str]:
+        """Every payload of the transactions committed so far, sorted.
+
+        Reads up to a fence notification sent now: PostgreSQL delivers notifications in commit
+        order, so whatever arrives before the fence is all there is (no waiting for absence).
+        """
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, FENCE])
+        payloads = []
+        for notification in self.raw.notifies(timeout=10):
+            if notification.payload == FENCE:
+                return sorted(payloads)
+            payloads.append(notification.payload)
+        raise AssertionError("the fence notification never arrived")
 
 
 def test_enqueue_notifies_the_job_queue(listener):
@@ -58,3 +86,29 @@ def test_idle_worker_wakes_on_a_notification():
     waker.wait(10)
     assert time.monotonic() - started < 5, "the waker slept through the notification"
     waker.close()
+
+
+def test_one_notification_per_queue_however_many_jobs_a_statement_inserts(listener):
+    Job.objects.enqueue_many(
+        [Job(name="basic") for _ in range(3)]
+        + [Job(name="basic", queue_name="mail") for _ in range(2)]
+    )
+    assert listener.all() == ["default", "mail"]
+
+
+def test_jobs_an_update_makes_runnable_notify_once_per_queue(listener):
+    later = timezone.now() + datetime.timedelta(hours=1)
+    Job.objects.enqueue_many(
+        [Job(name="basic", run_after=later) for _ in range(2)]
+        + [Job(name="basic", queue_name="mail", run_after=later)]
+    )
+    assert listener.all() == []
+    Job.objects.run_now()
+    assert listener.all() == ["default", "mail"]
+
+
+def test_an_update_that_leaves_no_job_runnable_does_not_notify(listener):
+    Job.objects.create(name="basic")
+    assert listener() == ["default"]
+    Job.objects.cancel()
+    assert listener.all() == []
