@@ -302,23 +302,42 @@ def workload_latency(adapter: Any, options: argparse.Namespace) -> dict[str, Any
     return {"metrics": {"p50_ms": medians, "p95_ms": p95s}, "extra": {"samples_ms": raw}}
 
 
+# One-by-one enqueues are timed in alternating chunks of this many jobs after a warm-up chunk,
+# so that django_dbq and its plain-Django baseline see the same moments of a shared machine.
+ENQUEUE_CHUNK = 50
+
+
+def one_by_one_rates(enqueue_one: dict[str, Callable[[], None]], count: int) -> dict[str, float]:
+    """Jobs per second of each one-by-one enqueue function, ``count`` calls each, interleaved."""
+    for function in enqueue_one.values():  # warm-up: connections, caches, plans
+        for _ in range(ENQUEUE_CHUNK):
+            function()
+    seconds = dict.fromkeys(enqueue_one, 0.0)
+    done = 0
+    while done < count:
+        chunk = min(ENQUEUE_CHUNK, count - done)
+        for name, function in enqueue_one.items():
+            started = time.perf_counter()
+            for _ in range(chunk):
+                function()
+            seconds[name] += time.perf_counter() - started
+        done += chunk
+    return {name: count / spent for name, spent in seconds.items()}
+
+
 def workload_enqueue(adapter: Any, options: argparse.Namespace) -> dict[str, Any]:
     """Enqueue one by one (autocommit, one call per job) and in bulk; jobs per second."""
     from benchlib.adapter import NotSupported
 
     metrics: dict[str, list[float]] = {}
     unsupported: dict[str, str] = {}
+    one_by_one = {"single": adapter.enqueue_one}
     cases: list[tuple[str, int, Callable[[], None]]] = [
-        ("single", options.jobs, lambda: [adapter.enqueue_one() for _ in range(options.jobs)]),
         ("bulk", options.bulk_jobs, lambda: adapter.enqueue_bulk(options.bulk_jobs)),
     ]
     if hasattr(adapter, "plain_one"):
+        one_by_one["plain_single"] = adapter.plain_one
         cases += [
-            (
-                "plain_single",
-                options.jobs,
-                lambda: [adapter.plain_one() for _ in range(options.jobs)],
-            ),
             ("plain_bulk", options.bulk_jobs, lambda: adapter.plain_bulk(options.bulk_jobs)),
             (
                 "bulk_validated",
@@ -327,6 +346,9 @@ def workload_enqueue(adapter: Any, options: argparse.Namespace) -> dict[str, Any
             ),
         ]
     for _ in range(options.repeat):
+        reset(adapter)
+        for name, rate in one_by_one_rates(one_by_one, options.jobs).items():
+            metrics.setdefault(name, []).append(rate)
         for name, count, function in cases:
             if name in unsupported:
                 continue

@@ -1,6 +1,6 @@
 """Wake-ups for idle workers: PostgreSQL LISTEN/NOTIFY, polling everywhere else.
 
-On PostgreSQL a statement-level trigger (created by migration 0007) calls
+On PostgreSQL a statement-level trigger (created by migration 0007; its function is 0010's) calls
 ``pg_notify('django_dbq', queue_name)`` when jobs become runnable, so an idle worker starts a new
 job within milliseconds of its commit. Other databases are polled every DBQ_POLL_INTERVAL.
 """
