@@ -96,6 +96,8 @@ JOBS = {
     },
     "process_slow": {"tasks": ["tests.tasks.slow_mark_step_a", "tests.tasks.mark_step_b"]},
     "io_wait": {"tasks": ["tests.tasks.note_thread_and_wait"]},
+    "saves_itself": ["tests.tasks.save_mid_step", "tests.tasks.record"],
+    "cancelled_then_saved": ["tests.tasks.cancel_then_save", "tests.tasks.record"],
     "busy_with_timeout": {"tasks": ["tests.tasks.busy_until_stopped"], "timeout": 0.3},
 }
 # The shutdown process tests give their workers a short lease, to see rescues within seconds.

@@ -8,11 +8,13 @@ the database's business: claim/ picks a multi-row INSERT or, on PostgreSQL, COPY
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.db import router
 from django.db.models import Field
+from django.utils import timezone
 
 from .models import Job
 
@@ -34,19 +36,34 @@ def job_fields() -> list[Field]:
 
 
 def rows(jobs: list[Job], connection: Any, prepare: bool = True) -> Iterator[list[Any]]:
-    """Each job's column values, converted for the database (``prepare=False``: Python values)."""
-    converters = [_Converter(field, connection, prepare) for field in job_fields()]
+    """Each job's column values, converted for the database (``prepare=False``: Python values).
+
+    ``auto_now`` and ``auto_now_add`` columns get one timestamp for the whole call, set on each
+    job as Model.save() would: the jobs are enqueued together.
+    """
+    fields = job_fields()
+    now = timezone.now()
+    stamped = [
+        f.attname
+        for f in fields
+        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+    ]
+    # One C-level call reads every column of a job; a single column comes back bare, not as
+    # a tuple, hence the wrapper.
+    read = operator.attrgetter(*(f.attname for f in fields))
+    if len(fields) == 1:
+        read = (lambda single: lambda job: (single(job),))(read)
+    converters = [_Converter(field, connection, prepare) for field in fields]
     for job in jobs:
-        yield [convert(job) for convert in converters]
+        for attname in stamped:
+            setattr(job, attname, now)
+        yield [convert(value) for convert, value in zip(converters, read(job), strict=True)]
 
 
 class _Converter:
-    """One column's database value for a job, converted once per distinct Python value."""
+    """One column's database value, converted once per distinct Python value."""
 
     def __init__(self, field: Field, connection: Any, prepare: bool):
-        self.field = field
-        # auto_now fields get their value from pre_save, as in Model.save().
-        self.pre_save = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
         self.convert: Callable[[Any], Any] = (
             (lambda value: field.get_db_prep_save(value, connection=connection))
             if prepare
@@ -54,11 +71,7 @@ class _Converter:
         )
         self.cache: dict[Any, Any] = {}
 
-    def __call__(self, job: Job) -> Any:
-        if self.pre_save:
-            value = self.field.pre_save(job, add=True)
-        else:
-            value = getattr(job, self.field.attname)
+    def __call__(self, value: Any) -> Any:
         try:
             return self.cache[(type(value), value)]
         except KeyError:

@@ -285,10 +285,16 @@ class Job(models.Model):
         """Save; a new job is validated and its creation hook run first (nothing saved on error).
 
         A new job of a ``unique`` job type whose key matches an active job raises
-        DuplicateJobError, whose ``existing`` attribute is that job.
+        DuplicateJobError, whose ``existing`` attribute is that job. A running job saved from
+        its task writes its data only, under its lease (see leased_save.py).
         """
         if not self._state.adding:
-            super().save(*args, **kwargs)
+            if self.state == JobState.PROCESSING and self.lease_owner:
+                from .leased_save import save_under_lease
+
+                save_under_lease(self, **kwargs)
+            else:
+                super().save(*args, **kwargs)
             return
         self.prepare_for_enqueue()
         if self.unique_key is None:

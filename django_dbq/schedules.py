@@ -12,7 +12,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, router
 from django.utils import timezone
 
 from .exceptions import DbqError, InvalidScheduleError
@@ -209,10 +209,19 @@ class Schedule(models.Model):
             self.save(update_fields=["enabled", "modified"])
 
     def disable(self) -> None:
-        """Stop at once: no occurrence is spawned after this commits."""
+        """Stop at once: no occurrence is spawned after this commits.
+
+        A plain UPDATE, not save(): a schedule that no longer validates (its job left JOBS, say)
+        must still be stoppable.
+        """
         if self.enabled:
             self.enabled = False
-            self.save(update_fields=["enabled", "modified"])
+            self.modified = timezone.now()
+            using = router.db_for_write(type(self), instance=self)
+            type(self)._base_manager.using(using).filter(pk=self.pk).update(
+                enabled=False, modified=self.modified
+            )
+            self._remember_loaded()
 
     def new_job(self, scheduled_for: datetime.datetime | None = None) -> Job:
         """An unsaved job as this schedule spawns it."""

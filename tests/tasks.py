@@ -135,3 +135,19 @@ def busy_until_stopped(job):
     while time.monotonic() < deadline:
         time.sleep(0.01)
     job.workspace["finished"] = True
+
+
+def save_mid_step(job):
+    """Saves the job from inside its task (as 3.x code sometimes did)."""
+    job.workspace["saved_mid_step"] = True
+    job.save()
+    job.workspace["after_save"] = True
+
+
+def cancel_then_save(job):
+    """An operator cancels the job while its task runs; the task then saves it."""
+    from django_dbq.models import Job
+
+    Job.objects.filter(pk=job.pk).cancel()
+    job.workspace["after_cancel"] = True
+    job.save()

@@ -201,6 +201,14 @@ def test_a_disabled_schedule_spawns_nothing():
     assert run_due_schedules(now=utc(2026, 1, 12)) == []
 
 
+def test_a_schedule_whose_job_left_jobs_can_still_be_disabled():
+    schedule = make(next_run_at=utc(2026, 1, 10, 3))
+    with override_settings(JOBS={"other": ["tests.tasks.record"]}):
+        schedule.disable()
+    assert Schedule.objects.get().enabled is False
+    assert run_due_schedules(now=utc(2026, 1, 12)) == []
+
+
 def test_enabling_again_resumes_at_the_next_occurrence_without_catching_up(freeze):
     schedule = make(next_run_at=utc(2026, 1, 10, 3), catch_up=Schedule.CatchUp.ALL)
     schedule.disable()
