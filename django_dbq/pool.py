@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 
 from django.db import connections
 
 from .heartbeat import Heartbeat
-from .worker import StepQuota, Worker
+from .worker import StepQuota, Worker, install_stop_handlers, restore_handlers
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +72,7 @@ class WorkerPool:
 
     def run(self) -> None:
         """Run the threads until a signal, --max-jobs or (in burst mode) an empty queue."""
-        self._install_signal_handlers()
+        self._previous_handlers = install_stop_handlers(self.shutdown)
         heartbeat = Heartbeat(*self.workers)
         heartbeat.start()
         scheduler = self.workers[0].start_scheduler()
@@ -101,7 +100,7 @@ class WorkerPool:
             heartbeat.stop()
             if scheduler is not None:
                 scheduler.stop()
-            self._restore_signal_handlers()
+            restore_handlers(self._previous_handlers)
             logger.info("event=pool_stopped queue=%s steps=%s", self.queue_name, self.steps_run)
 
     def stop(self) -> None:
@@ -131,16 +130,3 @@ class WorkerPool:
             self.stop()
         finally:
             connections.close_all()
-
-    def _install_signal_handlers(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for name in ("SIGINT", "SIGTERM", "SIGQUIT"):
-            if hasattr(signal, name):
-                number = getattr(signal, name)
-                self._previous_handlers[number] = signal.signal(number, self.shutdown)
-
-    def _restore_signal_handlers(self) -> None:
-        for number, handler in self._previous_handlers.items():
-            signal.signal(number, handler)
-        self._previous_handlers.clear()

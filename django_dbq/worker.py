@@ -56,6 +56,27 @@ class StepQuota:
         return None if self.limit is None else max(0, self.limit - self.used)
 
 
+def install_stop_handlers(handler) -> dict:
+    """Make SIGINT, SIGTERM and SIGQUIT call ``handler``; returns the handlers they replace.
+
+    Only a process's main thread may set signal handlers: elsewhere nothing is installed.
+    """
+    previous: dict = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in ("SIGINT", "SIGTERM", "SIGQUIT"):
+            if hasattr(signal, name):
+                number = getattr(signal, name)
+                previous[number] = signal.signal(number, handler)
+    return previous
+
+
+def restore_handlers(previous: dict) -> None:
+    """Put back the handlers install_stop_handlers() replaced (and forget them)."""
+    for number, handler in previous.items():
+        signal.signal(number, handler)
+    previous.clear()
+
+
 def default_worker_id() -> str:
     """host:pid:random, unique per worker process (and per thread inside one)."""
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -422,15 +443,9 @@ class Worker:
                 sleeper.close()
 
     def _install_signal_handlers(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for name in ("SIGINT", "SIGTERM", "SIGQUIT"):
-            if hasattr(signal, name):
-                number = getattr(signal, name)
-                self._previous_handlers[number] = signal.signal(number, self.shutdown)
-        self._waker_instance().wake_on_signals()
+        self._previous_handlers = install_stop_handlers(self.shutdown)
+        if self._previous_handlers:
+            self._waker_instance().wake_on_signals()
 
     def _restore_signal_handlers(self) -> None:
-        for number, handler in self._previous_handlers.items():
-            signal.signal(number, handler)
-        self._previous_handlers.clear()
+        restore_handlers(self._previous_handlers)

@@ -6,25 +6,17 @@ import pytest
 from django.utils import timezone
 
 from django_dbq.exceptions import LeaseLost
-from django_dbq.executor import Lease, run_step
+from django_dbq.executor import run_step
 from django_dbq.models import Job, JobState
+from tests.db.test_job_actions import LEASE
+from tests.db.test_job_actions import claimed as held
 
 pytestmark = pytest.mark.django_db
 
-LEASE = Lease("worker-1", 60)
-
 
 def claimed(name: str, **fields) -> Job:
-    """A job as a worker holds it while its step runs."""
-    job = Job.objects.create(name=name, **fields)
-    Job.objects.filter(pk=job.pk).update(
-        state=JobState.PROCESSING,
-        lease_owner=LEASE.owner,
-        lease_expires_at=LEASE.until(timezone.now()),
-        attempts=1,
-    )
-    job.refresh_from_db()
-    return job
+    """A new job as a worker holds it while its step runs."""
+    return held(Job.objects.create(name=name, **fields))
 
 
 def test_a_task_saving_its_job_persists_the_workspace_and_the_step_goes_on():
