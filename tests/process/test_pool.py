@@ -2,13 +2,15 @@
 
 import os
 import signal
-import subprocess
-from collections import Counter
 
 import pytest
 
 from django_dbq.models import Job, JobState
 from tests.models import StepRun
+from tests.process.drain_checks import (
+    assert_every_pipeline_step_ran_exactly_once,
+    wait_for_clean_exits,
+)
 from tests.process.test_shutdown import SHORT_LEASE, exit_code, step_started, wait_for
 
 pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
@@ -23,19 +25,9 @@ def test_thread_pools_and_a_plain_worker_run_every_step_exactly_once(manage):
         manage("worker", "--burst", "--batch-size", "5", "--concurrency", "2"),
         manage("worker", "--burst", "--batch-size", "5"),
     ]
-    for worker in workers:
-        try:
-            out, err = worker.communicate(timeout=600)
-        except subprocess.TimeoutExpired:
-            pytest.fail("a worker did not drain the queue within 10 minutes")
-        assert worker.returncode == 0, err
+    wait_for_clean_exits(workers)
 
-    assert Counter(Job.objects.values_list("state", flat=True)) == {JobState.COMPLETED: JOBS}
-    runs = Counter(StepRun.objects.values_list("job_id", "step"))
-    assert len(runs) == JOBS * 3, "some step never ran"
-    assert set(runs.values()) == {1}, "some step ran more than once"
-    workspaces = {tuple(w["steps"]) for w in Job.objects.values_list("workspace", flat=True)}
-    assert workspaces == {("a", "b", "c")}
+    assert_every_pipeline_step_ran_exactly_once(JOBS)
 
 
 def test_sigterm_lets_every_threads_running_step_finish_then_the_pool_exits_0(manage):
