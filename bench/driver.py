@@ -193,8 +193,13 @@ def run_drain(
 
 def workload_setup(adapter: Any, options: argparse.Namespace) -> dict[str, Any]:
     """Create the contender's tables."""
+    from django.apps import apps
     from django.core.management import call_command
 
+    if apps.is_installed("dbq_project"):
+        # PlainJob (no migrations, so created by syncdb, which runs first) has a foreign key
+        # to django_dbq's Schedule table: make that table first.
+        call_command("migrate", "django_dbq", verbosity=0)
     call_command("migrate", run_syncdb=True, verbosity=0)
     return {"metrics": {}, "extra": {"notes": adapter.notes()}}
 

@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .conf import settings as conf
-from .models import Job, JobState
+from .models import Job, JobState, leased_states
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +22,8 @@ def rescue_expired_leases() -> int:
     Each UPDATE re-checks its conditions under the row lock, so concurrent rescuers are safe.
     """
     now = timezone.now()
-    expired = Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True)
+    # leased_states() repeats the condition of the partial index dbq_job_lease_idx.
+    expired = leased_states() & (Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True))
     limit = conf.DBQ_MAX_RESCUES
     message = "django_dbq.LeaseExpired: the worker running this step stopped (lease expired)"
     from django.db.models import F

@@ -128,3 +128,55 @@ def test_0010_replaces_the_notify_function_and_restores_it_when_unapplied():
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
     assert "SELECT DISTINCT" not in function_body()
+
+
+PARTIAL_IN_0011 = ("dbq_job_unique_active", "dbq_job_schedule_occurrence", "dbq_job_lease_idx")
+
+
+def job_indexes() -> dict[str, dict]:
+    """django_dbq_job's indexes and constraints by name, each with ``partial`` (bool) added."""
+    with connection.cursor() as cursor:
+        found = connection.introspection.get_constraints(cursor, "django_dbq_job")
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s",
+                ["django_dbq_job"],
+            )
+        elif connection.vendor == "sqlite":
+            cursor.execute(
+                "SELECT name, sql FROM sqlite_master WHERE tbl_name = %s", ["django_dbq_job"]
+            )
+        else:
+            cursor.execute("SELECT NULL, NULL FROM DUAL WHERE FALSE")
+        definitions = dict(cursor.fetchall())
+    for name, details in found.items():
+        details["partial"] = " WHERE " in (definitions.get(name) or "")
+    return found
+
+
+def test_0011_makes_the_key_schedule_and_lease_indexes_partial_where_the_database_can():
+    partial = connection.features.supports_partial_indexes
+    indexes = job_indexes()
+    for name in PARTIAL_IN_0011:
+        assert indexes[name]["partial"] is partial, name
+    assert indexes["dbq_job_unique_active"]["unique"]
+    assert indexes["dbq_job_schedule_occurrence"]["unique"]
+    try:
+        migrate("0010_cheaper_notify")
+        indexes = job_indexes()
+        for name in PARTIAL_IN_0011:
+            assert name in indexes and not indexes[name]["partial"], name
+        assert indexes["dbq_job_unique_active"]["unique"]
+        assert indexes["dbq_job_schedule_occurrence"]["unique"]
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    indexes = job_indexes()
+    for name in PARTIAL_IN_0011:
+        assert indexes[name]["partial"] is partial, name
+
+
+def test_mariadb_warnings_about_ignored_conditions_do_not_apply_to_job():
+    # The conditions are ignored there, but migrations 0009 and 0011 keep full indexes instead.
+    ids = {message.id for message in Job.check(databases=["default"])}
+    assert not ids & {"models.W036", "models.W037"}

@@ -153,6 +153,29 @@ def test_rows_left_processing_by_django_db_queue_3_are_rescued():
     assert job.state == JobState.READY
 
 
+def test_rescue_reads_the_lease_index_not_the_history():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor == "mysql":
+        pytest.skip("MariaDB/MySQL keep a full (state, lease_expires_at) index")
+    Job.objects.enqueue_many([Job(name="basic") for _ in range(300)])
+    Job.objects.update(state=JobState.COMPLETED)
+    expire(Job.objects.create(name="basic"))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    with CaptureQueriesContext(connection) as queries:
+        assert rescue_expired_leases() == 1
+    updates = [q["sql"] for q in queries if q["sql"].startswith("UPDATE")]
+    assert updates
+    explain = "EXPLAIN QUERY PLAN " if connection.vendor == "sqlite" else "EXPLAIN "
+    for update in updates:
+        with connection.cursor() as cursor:
+            cursor.execute(explain + update)
+            plan = " ".join(str(row) for row in cursor.fetchall())
+        assert "dbq_job_lease_idx" in plan, (update, plan)
+
+
 def test_heartbeat_renews_the_leases_the_worker_holds():
     job = Job.objects.create(name="basic")
     worker = Worker("default", lease_seconds=60)

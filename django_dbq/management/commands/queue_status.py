@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand
 from django.db.models import Count, Min
 from django.utils import timezone
 
-from django_dbq.models import Job, JobState
+from django_dbq.models import Job, JobState, leased_states
 
 STATES = [state.value for state in JobState]
 
@@ -41,7 +41,7 @@ def queue_status(queue_names: list[str] | None = None) -> dict[str, dict[str, An
         age = (now - row["oldest"]).total_seconds()
         queue(row["queue_name"])["oldest_waiting_seconds"] = round(max(age, 0.0), 3)
     leases = (
-        jobs.filter(state__in=(JobState.PROCESSING, JobState.STOPPING), lease_expires_at__gt=now)
+        jobs.filter(leased_states(), lease_expires_at__gt=now)
         .values_list("queue_name", "lease_owner")
         .distinct()
     )
