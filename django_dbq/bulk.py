@@ -2,14 +2,17 @@
 
 ``bulk_create`` converts each of a job's ~25 values through the ORM for every row, which costs
 far more than the INSERT itself. New jobs share most of their values (state NEW, no lease, no
-error...), so each distinct value is converted once per call and reused. The statement itself is
-the database's business: claim/ picks a multi-row INSERT or, on PostgreSQL, COPY.
+error...), so a value that is the very object the previous job held is not converted again.
+The statement itself is the database's business: claim/ picks a multi-row INSERT or, on
+PostgreSQL, COPY.
 """
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from functools import partial
+from itertools import compress
+from operator import attrgetter, is_not
 from typing import Any
 
 from django.db import router
@@ -35,8 +38,8 @@ def job_fields() -> list[Field]:
     return [f for f in Job._meta.concrete_fields if not getattr(f, "generated", False)]
 
 
-def rows(jobs: list[Job], connection: Any, prepare: bool = True) -> Iterator[list[Any]]:
-    """Each job's column values, converted for the database (``prepare=False``: Python values).
+def rows(jobs: list[Job], connection: Any) -> Iterator[list[Any]]:
+    """Each job's column values in job_fields() order, converted for the database.
 
     ``auto_now`` and ``auto_now_add`` columns get one timestamp for the whole call, set on each
     job as Model.save() would: the jobs are enqueued together.
@@ -48,34 +51,22 @@ def rows(jobs: list[Job], connection: Any, prepare: bool = True) -> Iterator[lis
         for f in fields
         if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
     ]
-    # One C-level call reads every column of a job; a single column comes back bare, not as
-    # a tuple, hence the wrapper.
-    read = operator.attrgetter(*(f.attname for f in fields))
-    if len(fields) == 1:
-        read = (lambda single: lambda job: (single(job),))(read)
-    converters = [_Converter(field, connection, prepare) for field in fields]
+    read = attrgetter(*(f.attname for f in fields))  # every column of a job, in one C call
+    convert = [partial(field.get_db_prep_save, connection=connection) for field in fields]
+    positions = range(len(fields))
+    previous: tuple = ()
+    row: list[Any] = []
     for job in jobs:
         for attname in stamped:
             setattr(job, attname, now)
-        yield [convert(value) for convert, value in zip(converters, read(job), strict=True)]
-
-
-class _Converter:
-    """One column's database value, converted once per distinct Python value."""
-
-    def __init__(self, field: Field, connection: Any, prepare: bool):
-        self.convert: Callable[[Any], Any] = (
-            (lambda value: field.get_db_prep_save(value, connection=connection))
-            if prepare
-            else (lambda value: value)
-        )
-        self.cache: dict[Any, Any] = {}
-
-    def __call__(self, value: Any) -> Any:
-        try:
-            return self.cache[(type(value), value)]
-        except KeyError:
-            converted = self.cache[(type(value), value)] = self.convert(value)
-            return converted
-        except TypeError:  # unhashable (a workspace dict): convert every time
-            return self.convert(value)
+        values = read(job)
+        if previous:
+            # Most values are the very objects the previous job held (state "NEW", no lease,
+            # the same timestamp...): reuse those conversions; find the others in C.
+            row = row.copy()
+            for i in compress(positions, map(is_not, values, previous)):
+                row[i] = convert[i](values[i])
+        else:
+            row = [convert[i](value) for i, value in enumerate(values)]
+        previous = values
+        yield row

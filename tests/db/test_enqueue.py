@@ -136,6 +136,32 @@ def test_enqueue_many_inserts_ready_to_run_jobs():
     assert set(Job.objects.values_list("next_task", flat=True)) == {"tests.tasks.add_one"}
 
 
+def test_enqueue_many_writes_each_jobs_own_values():
+    import datetime
+
+    from django.utils import timezone
+
+    later = timezone.now().replace(microsecond=0) + datetime.timedelta(hours=1)
+    jobs = [
+        Job(
+            name="unique_by_user" if i % 5 == 0 else "basic",
+            queue_name=f"q{i % 3}",
+            priority=i % 2,
+            run_after=later + datetime.timedelta(seconds=i) if i % 4 == 0 else None,
+            workspace={"user": i},
+        )
+        for i in range(40)
+    ]
+    Job.objects.enqueue_many(jobs)
+    stored = {job.pk: job for job in Job.objects.all()}
+    assert len(stored) == 40
+    columns = ("name", "queue_name", "priority", "run_after", "workspace", "unique_key", "created")
+    for job in jobs:
+        expected = tuple(getattr(job, column) for column in columns)
+        assert tuple(getattr(stored[job.pk], column) for column in columns) == expected
+    assert len({job.unique_key for job in jobs if job.name == "unique_by_user"}) == 8
+
+
 def test_database_vendor_is_supported():
     from django_dbq.claim import SUPPORTED_VENDORS
 
