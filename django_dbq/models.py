@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import uuid
 from typing import Any
 
 from django.db import models
@@ -16,6 +15,7 @@ from django.utils import timezone
 from . import signals
 from .conf import settings as conf
 from .exceptions import DuplicateJobError, EnqueueError
+from .ids import new_job_id
 from .registry import JobSpec, get_registry
 
 logger = logging.getLogger(__name__)
@@ -226,7 +226,8 @@ class Job(models.Model):
 
     STATES = JobState
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Time-ordered (see ids.py); jobs enqueued by django-db-queue 3.x keep their random ids.
+    id = models.UUIDField(primary_key=True, default=new_job_id, editable=False)
     created = models.DateTimeField(default=timezone.now, editable=False)
     modified = models.DateTimeField(auto_now=True)
     name = models.CharField(max_length=100)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -28,6 +29,10 @@ from .listing import (
 )
 
 logger = logging.getLogger(__name__)
+
+# The list shows the last 8 hex digits of an id; search accepts them.
+SHORT_ID_LENGTH = 8
+SHORT_ID = re.compile(f"[0-9a-fA-F]{{{SHORT_ID_LENGTH}}}")
 
 # States in which no worker holds the job, so a form may change it without racing one.
 EDITABLE_STATES = (JobState.NEW, JobState.READY, JobState.FAILED, JobState.CANCELLED)
@@ -148,18 +153,23 @@ class JobAdmin(admin.ModelAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
     ) -> tuple[QuerySet, bool]:
-        """An id (with or without dashes) finds that job; anything else is an exact name."""
+        """An id (with or without dashes) finds that job, the list's short id the jobs whose
+        ids end with it (a table scan); anything else is an exact name."""
         term = search_term.strip()
         if not term:
             return queryset, False
         try:
             return queryset.filter(pk=uuid.UUID(term)), False
         except ValueError:
-            return queryset.filter(name=term), False
+            pass
+        if SHORT_ID.fullmatch(term):
+            return queryset.filter(Q(pk__endswith=term.lower()) | Q(name=term)), False
+        return queryset.filter(name=term), False
 
     @admin.display(description="id")
     def short_id(self, job: Job) -> str:
-        return str(job.pk)[:8]
+        # The end of the id: its beginning is a timestamp, shared by jobs made together.
+        return str(job.pk)[-SHORT_ID_LENGTH:]
 
     @admin.display(description="state")
     def state_badge(self, job: Job) -> str:

@@ -56,7 +56,7 @@ def test_list_shows_state_name_queue_and_step_k_of_n(admin_client):
     job = Job.objects.create(name="three_steps", queue_name="emails", priority=5)
     Job.objects.filter(pk=job.pk).update(step=1, state=JobState.READY)
     page = admin_client.get(CHANGELIST).content.decode()
-    assert str(job.pk)[:8] in page
+    assert str(job.pk)[-8:] in page
     assert "Ready" in page and "three_steps" in page and "emails" in page
     assert "2 of 3" in page
 
@@ -121,14 +121,14 @@ def test_waiting_and_running_jobs_are_listed_before_finished_ones(admin_client):
     done = run_job(Job.objects.create(name="basic"))
     waiting = Job.objects.create(name="basic")
     page = admin_client.get(CHANGELIST).content.decode()
-    assert page.index(str(waiting.pk)[:8]) < page.index(str(done.pk)[:8])
+    assert page.index(str(waiting.pk)[-8:]) < page.index(str(done.pk)[-8:])
 
 
 def test_filter_by_state(admin_client):
     failed = in_state(JobState.FAILED)
     new = Job.objects.create(name="basic")
     page = admin_client.get(CHANGELIST, {"state__exact": "FAILED"}).content.decode()
-    assert str(failed.pk)[:8] in page and str(new.pk)[:8] not in page
+    assert str(failed.pk)[-8:] in page and str(new.pk)[-8:] not in page
 
 
 def test_filter_by_name_lists_every_name_in_jobs_without_reading_jobs(admin_client):
@@ -141,7 +141,7 @@ def test_filter_by_name(admin_client):
     basic = Job.objects.create(name="basic")
     other = Job.objects.create(name="three_steps")
     page = admin_client.get(CHANGELIST, {"name": "three_steps"}).content.decode()
-    assert str(other.pk)[:8] in page and str(basic.pk)[:8] not in page
+    assert str(other.pk)[-8:] in page and str(basic.pk)[-8:] not in page
 
 
 def test_filter_by_queue_lists_queues_of_active_jobs(admin_client):
@@ -155,13 +155,24 @@ def test_filter_by_queue_lists_queues_of_active_jobs(admin_client):
 def test_filter_by_a_queue_with_only_finished_jobs_still_works(admin_client):
     old = in_state(JobState.COMPLETED, queue_name="gone")
     page = admin_client.get(CHANGELIST, {"queue_name": "gone"}).content.decode()
-    assert str(old.pk)[:8] in page
+    assert str(old.pk)[-8:] in page
 
 
 def test_search_by_id_with_or_without_dashes(admin_client):
     job = Job.objects.create(name="basic")
     Job.objects.create(name="basic")
     for term in (str(job.pk), job.pk.hex):
+        response = admin_client.get(CHANGELIST, {"q": term})
+        assert [row.pk for row in response.context["cl"].result_list] == [job.pk]
+
+
+def test_search_by_the_short_id_the_list_shows(admin_client):
+    job = Job.objects.create(name="basic")
+    Job.objects.create(name="basic")
+    page = admin_client.get(CHANGELIST).content.decode()
+    short = str(job.pk)[-8:]
+    assert f">{short}</a>" in page
+    for term in (short, short.upper()):
         response = admin_client.get(CHANGELIST, {"q": term})
         assert [row.pk for row in response.context["cl"].result_list] == [job.pk]
 

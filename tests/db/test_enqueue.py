@@ -136,6 +136,14 @@ def test_enqueue_many_inserts_ready_to_run_jobs():
     assert set(Job.objects.values_list("next_task", flat=True)) == {"tests.tasks.add_one"}
 
 
+def test_the_primary_key_keeps_jobs_in_the_order_they_were_enqueued():
+    # Recent jobs sit together at the end of the key (MariaDB/MySQL store rows in key order).
+    first = [Job.objects.create(name="basic").pk for _ in range(5)]
+    bulk = [job.pk for job in Job.objects.enqueue_many([Job(name="basic") for _ in range(50)])]
+    last = [Job.objects.create(name="basic").pk for _ in range(5)]
+    assert list(Job.objects.order_by("pk").values_list("pk", flat=True)) == first + bulk + last
+
+
 def test_enqueue_many_writes_each_jobs_own_values():
     import datetime
 
