@@ -38,6 +38,12 @@ class Heartbeat(threading.Thread):
         """The first (for a plain worker: the only) worker served."""
         return self.workers[0]
 
+    def start(self) -> None:
+        """Start renewing; each worker served knows it has a heartbeat."""
+        for worker in self.workers:
+            worker.heartbeat = self
+        super().start()
+
     def run(self) -> None:
         # Wake often enough to write outcomes that wait behind a long step (outcomes.py).
         max_delay = min(worker.outcomes.max_delay for worker in self.workers)
@@ -101,3 +107,6 @@ class Heartbeat(threading.Thread):
         """Stop after the current beat."""
         self._stopped.set()
         self.join(timeout=5)
+        for worker in self.workers:
+            if worker.heartbeat is self:
+                worker.heartbeat = None

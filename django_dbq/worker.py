@@ -119,6 +119,8 @@ class Worker:
         self.last_job_finished: float | None = None
         # Jobs whose lease this worker holds; the heartbeat renews exactly these.
         self.held: set = set()
+        # The running heartbeat serving this worker, if any (set by Heartbeat.start()).
+        self.heartbeat: Heartbeat | None = None
         # Held jobs the heartbeat found taken over (lease expired) or cancelled meanwhile.
         self.lost_leases: set = set()
         self._held_lock = threading.Lock()
@@ -243,10 +245,22 @@ class Worker:
         return ran
 
     def _process_job(self) -> None:
-        """django-db-queue 3.x: run at most one step of one runnable job."""
+        """django-db-queue 3.x: run at most one step of one runnable job.
+
+        Called outside run(), no heartbeat renews the step's lease, so one runs for the step:
+        a step longer than the lease must not be rescued (and run again) while it runs.
+        """
         jobs = self._claim(1)
-        if jobs:
+        if not jobs:
+            return
+        heartbeat = Heartbeat(self) if self.heartbeat is None else None
+        if heartbeat is not None:
+            heartbeat.start()
+        try:
             self._run_job(jobs[0], chain=False)
+        finally:
+            if heartbeat is not None:
+                heartbeat.stop()
 
     def process_job(self) -> None:
         """django-db-queue 3.x: one iteration of the loop, honouring the rate limit."""

@@ -74,3 +74,34 @@ def test_delete_old_and_get_queue_depths():
     assert Job.get_queue_depths(exclude_future_jobs=True) == {"default": 1}
     Job.objects.delete_old()
     assert Job.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_step_run_by_process_job_keeps_its_lease_while_it_runs():
+    import threading
+    import time
+
+    from django.db import connections
+
+    from django_dbq.maintenance import rescue_expired_leases
+    from django_dbq.management.commands.worker import Worker
+
+    job = Job.objects.create(name="io_wait", workspace={"seconds": 1.5})
+    worker = Worker("default", 0, lease_seconds=0.6)
+    rescued = []
+
+    def rescue_after_the_lease_would_have_expired():
+        time.sleep(1.0)
+        try:
+            rescued.append(rescue_expired_leases())
+        finally:
+            connections.close_all()
+
+    rescuer = threading.Thread(target=rescue_after_the_lease_would_have_expired)
+    rescuer.start()
+    worker._process_job()
+    rescuer.join()
+    job.refresh_from_db()
+    assert rescued == [0]
+    assert (job.state, job.rescues, len(job.workspace["run"])) == (Job.STATES.COMPLETED, 0, 3)
+    assert worker.heartbeat is None  # the step's own heartbeat stopped with it
