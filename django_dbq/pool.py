@@ -17,7 +17,8 @@ import threading
 from django.db import connections
 
 from .heartbeat import Heartbeat
-from .worker import StepQuota, Worker, install_stop_handlers, restore_handlers
+from .stopping import StepQuota, install_stop_handlers, restore_handlers
+from .worker import Worker
 
 logger = logging.getLogger(__name__)
 

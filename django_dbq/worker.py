@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import signal
 import socket
 import threading
 import time
@@ -25,56 +24,13 @@ from .models import Job, JobState
 from .notify import Waker, WakeupPipe, waker_for
 from .outcomes import OutcomeBuffer
 from .scheduler import SchedulerThread, run_scheduler_once
+from .stopping import StepQuota, install_stop_handlers, restore_handlers
 
 logger = logging.getLogger(__name__)
 
 # A step slower than this makes the worker hand back the jobs it claimed in advance, so other
 # workers can run them, and claim one at a time until steps are fast again.
 SLOW_STEP_SECONDS = 0.2
-
-
-class StepQuota:
-    """How many steps a worker (or all the threads of a pool) may still run; None: no limit."""
-
-    def __init__(self, limit: int | None = None):
-        self.limit = limit
-        self.used = 0
-        self._lock = threading.Lock()
-
-    def take(self) -> bool:
-        """Reserve one step; False once the limit is reached."""
-        with self._lock:
-            if self.limit is not None and self.used >= self.limit:
-                return False
-            self.used += 1
-            return True
-
-    def reached(self, ahead: int = 0) -> bool:
-        return self.limit is not None and self.used + ahead >= self.limit
-
-    def remaining(self) -> int | None:
-        return None if self.limit is None else max(0, self.limit - self.used)
-
-
-def install_stop_handlers(handler) -> dict:
-    """Make SIGINT, SIGTERM and SIGQUIT call ``handler``; returns the handlers they replace.
-
-    Only a process's main thread may set signal handlers: elsewhere nothing is installed.
-    """
-    previous: dict = {}
-    if threading.current_thread() is threading.main_thread():
-        for name in ("SIGINT", "SIGTERM", "SIGQUIT"):
-            if hasattr(signal, name):
-                number = getattr(signal, name)
-                previous[number] = signal.signal(number, handler)
-    return previous
-
-
-def restore_handlers(previous: dict) -> None:
-    """Put back the handlers install_stop_handlers() replaced (and forget them)."""
-    for number, handler in previous.items():
-        signal.signal(number, handler)
-    previous.clear()
 
 
 def default_worker_id() -> str:
