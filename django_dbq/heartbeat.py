@@ -32,6 +32,8 @@ class Heartbeat(threading.Thread):
         self.workers = workers
         self.interval = min(worker.lease.seconds for worker in workers) / 3
         self._stopped = threading.Event()
+        # Per worker, the thread writing its due outcomes, if one is (see write_aside()).
+        self._writers: dict[int, threading.Thread] = {}
 
     @property
     def worker(self) -> Worker:
@@ -57,13 +59,39 @@ class Heartbeat(threading.Thread):
                 for worker in self.workers:
                     try:
                         if worker.outcomes.due():
-                            self.flush_outcomes(worker)
+                            self.write_aside(worker)
                         if beat_due:
                             self.renew(worker)
                     except Exception:
                         # Whatever went wrong (a signal receiver's bug...), this thread must
                         # live on: without it leases lapse and running steps would run twice.
                         logger.exception("event=heartbeat_error worker=%s", worker.worker_id)
+        finally:
+            connections.close_all()
+
+    def write_aside(self, worker: Worker) -> None:
+        """Write a worker's due outcomes on a short-lived thread (and connection) of its own.
+
+        Writing them sends step_finished and job_completed, whose receivers are user code:
+        however long they take, this thread must go on renewing the leases of running steps.
+        """
+        writer = self._writers.get(id(worker))
+        if writer is not None and writer.is_alive():
+            return
+        writer = threading.Thread(
+            target=self._write_and_close,
+            args=(worker,),
+            name=f"dbq-outcomes-{worker.worker_id}",
+            daemon=True,
+        )
+        self._writers[id(worker)] = writer
+        writer.start()
+
+    def _write_and_close(self, worker: Worker) -> None:
+        try:
+            self.flush_outcomes(worker)
+        except Exception:
+            logger.exception("event=heartbeat_error worker=%s", worker.worker_id)
         finally:
             connections.close_all()
 
@@ -104,9 +132,11 @@ class Heartbeat(threading.Thread):
             return 0
 
     def stop(self) -> None:
-        """Stop after the current beat."""
+        """Stop after the current beat (and any outcome write under way)."""
         self._stopped.set()
         self.join(timeout=5)
+        for writer in list(self._writers.values()):
+            writer.join(timeout=5)
         for worker in self.workers:
             if worker.heartbeat is self:
                 worker.heartbeat = None

@@ -126,6 +126,37 @@ def test_heartbeat_writes_outcomes_waiting_behind_a_long_step():
         heartbeat.stop()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_signal_receiver_does_not_hold_up_lease_renewals():
+    from django.utils import timezone
+
+    Job.objects.create(name="basic")
+    long_running = Job.objects.create(name="io_wait")
+    worker = Worker("default", lease_seconds=0.6)
+    worker.outcomes.max_delay = 0.01
+    first, second = claimed(worker, 2)
+    assert second.pk == long_running.pk
+    run_step(first, worker.lease, buffer=worker.outcomes)  # its outcome waits in the buffer
+    receiving = []
+
+    def slow_receiver(sender, job, **kwargs):
+        receiving.append(job.pk)
+        time.sleep(1.5)
+
+    signals.job_completed.connect(slow_receiver)
+    heartbeat = Heartbeat(worker)
+    heartbeat.start()
+    try:
+        # While the receiver sleeps (a long step would be running), the lease of the other
+        # held job must still be renewed: 1.2 s is twice the lease.
+        time.sleep(1.2)
+        assert receiving == [first.pk]
+        assert Job.objects.get(pk=long_running.pk).lease_expires_at > timezone.now()
+    finally:
+        heartbeat.stop()
+        signals.job_completed.disconnect(slow_receiver)
+
+
 @pytest.mark.django_db
 def test_zero_outcome_delay_writes_every_step_at_once(settings):
     settings.DBQ_OUTCOME_DELAY = 0
