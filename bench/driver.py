@@ -29,11 +29,8 @@ from benchlib.drain_workloads import (
 )
 from benchlib.enqueue_workload import workload_enqueue
 from benchlib.latency_workload import workload_latency
-from benchlib.measurement import BenchError
+from benchlib.measurement import RESULT_PREFIX, BenchError
 from benchlib.setup_workloads import workload_info, workload_setup
-
-# benchlib/driver_runs.py picks the result line out of this script's output by this prefix.
-RESULT_PREFIX = "BENCH_RESULT "
 
 WORKLOADS: dict[str, Callable[[Any, argparse.Namespace], dict[str, Any]]] = {
     "setup": workload_setup,

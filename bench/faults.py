@@ -29,7 +29,6 @@ the processes, which no seed can fix.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import os
@@ -37,9 +36,7 @@ import random
 import shutil
 import sys
 import tempfile
-import textwrap
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
@@ -60,117 +57,12 @@ from faults_support.checks import (  # noqa: E402
     Verdict,
     judge,
 )
-
-from django_dbq.management.arguments import (  # noqa: E402
-    non_negative_number as non_negative,
-)
-from django_dbq.management.arguments import positive_int  # noqa: E402
+from faults_support.options import Options, parse_args  # noqa: E402
+from faults_support.summary import say, summarize  # noqa: E402
 
 logger = logging.getLogger("dbq_faults")
 
 ENQUEUE_EVERY = 0.2  # seconds between two chunks of new jobs during the fault phase
-
-
-@dataclass
-class Options:
-    """The run's parameters."""
-
-    database_url: str
-    jobs: int
-    workers: int
-    duration: float
-    seed: int
-    lease_seconds: float
-    drain_timeout: float
-    kill_interval: tuple[float, float]
-    connection_kill_chance: float
-    step_seconds: float
-    max_rescues: int
-    log_dir: str | None
-    keep_logs: bool
-
-
-def parse_args(argv: list[str] | None = None) -> Options:
-    """Read the command line."""
-    parser = argparse.ArgumentParser(
-        description="Kill workers and connections while jobs run; check nothing is lost.",
-    )
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("DATABASE_URL", "sqlite:////tmp/dbq_faults_run.sqlite3"),
-        help="database to run on, e.g. postgres://postgres@127.0.0.1/dbq_faults_run "
-        "(default $DATABASE_URL)",
-    )
-    parser.add_argument("--jobs", type=positive_int, default=3000, help="jobs (half atomic)")
-    parser.add_argument("--workers", type=positive_int, default=4, help="worker processes")
-    parser.add_argument(
-        "--duration", type=non_negative, default=60, help="seconds of faults (default 60)"
-    )
-    parser.add_argument("--seed", type=int, default=1, help="seed of the fault schedule")
-    parser.add_argument(
-        "--lease-seconds", type=non_negative, default=2.0, help="DBQ_LEASE_SECONDS (default 2)"
-    )
-    parser.add_argument(
-        "--drain-timeout",
-        type=non_negative,
-        default=None,
-        help="most seconds to wait for the last jobs after the faults (default 60 + 10 leases)",
-    )
-    parser.add_argument(
-        "--kill-interval",
-        type=non_negative,
-        nargs=2,
-        default=(0.3, 1.5),
-        metavar=("MIN", "MAX"),
-        help="seconds between two SIGKILLs, drawn uniformly (default 0.3 1.5)",
-    )
-    parser.add_argument(
-        "--connection-kill-chance",
-        type=non_negative,
-        default=0.35,
-        help="chance that a fault also kills every worker's connection (default 0.35)",
-    )
-    parser.add_argument(
-        "--step-seconds",
-        type=non_negative,
-        default=0.01,
-        help="each step sleeps up to this long, in flight (default 0.01)",
-    )
-    parser.add_argument(
-        "--max-rescues", type=positive_int, default=10, help="DBQ_MAX_RESCUES (default 10)"
-    )
-    parser.add_argument("--log-dir", help="where worker logs go (default: a temporary folder)")
-    parser.add_argument(
-        "--keep-logs", action="store_true", help="keep the worker logs of a passing run too"
-    )
-    args = parser.parse_args(argv)
-    low, high = args.kill_interval
-    if high < low or high == 0:
-        parser.error("--kill-interval needs 0 <= MIN <= MAX and MAX > 0")
-    if args.lease_seconds < 0.5:
-        parser.error("--lease-seconds must be >= 0.5")
-    return Options(
-        database_url=args.database_url,
-        jobs=args.jobs,
-        workers=args.workers,
-        duration=args.duration,
-        seed=args.seed,
-        lease_seconds=args.lease_seconds,
-        drain_timeout=(
-            60 + 10 * args.lease_seconds if args.drain_timeout is None else args.drain_timeout
-        ),
-        kill_interval=(low, high),
-        connection_kill_chance=min(1.0, args.connection_kill_chance),
-        step_seconds=args.step_seconds,
-        max_rescues=args.max_rescues,
-        log_dir=args.log_dir,
-        keep_logs=args.keep_logs,
-    )
-
-
-def say(message: str) -> None:
-    """Print a progress or summary line at once."""
-    print(message, flush=True)
 
 
 class FaultRun:
@@ -355,79 +247,6 @@ class FaultRun:
             f"states={states} sigkills={len(self.faults.sigkilled)} "
             f"connection_kills={len(self.faults.connection_kills)}"
         )
-
-
-def summarize(options: Options, vendor: str, v: Verdict, run: FaultRun, elapsed: float) -> None:
-    """Print the verdict so that a reader needs nothing else."""
-    atomic_jobs = sum(1 for name in run.created.values() if name == ATOMIC)
-    f = run.faults
-    must0 = "(must be 0)"
-    say("")
-    say("django_dbq fault injection: results")
-    say(
-        f"  setup     {vendor}, {options.jobs} jobs x 3 steps ({atomic_jobs} atomic), "
-        f"{options.workers} workers, {options.duration:g} s of faults, "
-        f"lease {options.lease_seconds:g} s, seed {options.seed}, {elapsed:.1f} s in all"
-    )
-    say(
-        f"  faults    {len(f.sigkilled)} workers SIGKILLed and replaced, "
-        f"{len(f.connection_kills)} connection kills ({f.connections_killed} connections)"
-    )
-    say(
-        f"  final     states {dict(sorted(v.states.items()))}; "
-        f"{v.step_executions} rows in the step log"
-    )
-    say(f"  jobs lost .................................. {v.jobs_lost} {must0}")
-    say(f"  jobs not COMPLETED ......................... {v.jobs_not_completed} {must0}")
-    say(f"  jobs with a wrong workspace ................ {v.wrong_workspace} {must0}")
-    say(f"  steps that never ran ....................... {v.missing_steps} {must0}")
-    say(
-        f"  rescues (expired leases returned to queue) . {v.rescues_total} in "
-        f"{v.jobs_rescued} jobs, at most {v.max_rescues} for one job"
-    )
-    say(
-        f"  plain jobs: steps run more than once ....... {v.plain_repeated_steps} "
-        f"({v.plain_extra_executions} extra executions)"
-    )
-    say(
-        f"    interrupted by a SIGKILL ................. {v.explained_by_sigkill}; "
-        f"by a connection kill {v.explained_by_connection_kill}"
-    )
-    say(f"    interrupted by no fault .................. {v.unexplained_repeats} {must0}")
-    say(f"    steps run more than 1 + rescues times .... {v.plain_over_rescue_bound} {must0}")
-    rolled_back = (
-        f"; {v.atomic_attempts} attempts, so {v.atomic_attempts - v.atomic_commits} "
-        "interrupted and rolled back"
-        if v.atomic_attempts is not None
-        else ""
-    )
-    say(
-        f"  atomic jobs: committed step effects ........ {v.atomic_commits} "
-        f"for {atomic_jobs} jobs{rolled_back}"
-    )
-    say(f"    steps committed other than once .......... {v.atomic_steps_not_exactly_once} {must0}")
-    say(f"  workers that crashed ....................... {len(f.crashed_workers)} {must0}")
-    unclean = sum(1 for code in f.shutdown_codes.values() if code != 0)
-    say(
-        f"  workers not exiting 0 after one SIGTERM .... {unclean} of "
-        f"{len(f.shutdown_codes)} {must0}"
-    )
-    why = (
-        "why repeats are allowed: a step's outcome is written by one UPDATE guarded by the "
-        "lease, so a step interrupted before its outcome was written (running, or its outcome "
-        "still buffered for a grouped write) leaves its job PROCESSING until the lease expires "
-        "and a rescue (rescues += 1) returns it; only then can the step run again. So a plain "
-        "job's step runs at most 1 + rescues times, each extra run in flight at a fault. An "
-        "atomic step's writes commit with the job's advance, so they count exactly once."
-    )
-    for line in textwrap.wrap(why, 96, initial_indent="  ", subsequent_indent="    "):
-        say(line)
-    if v.ok:
-        say("PASS: every promise held")
-    else:
-        say(f"FAIL: {len(v.violations)} violation(s)")
-        for message in v.violations:
-            say(f"  - {message}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,12 +11,10 @@ from typing import Any
 
 from . import databases
 from .contenders import Contender
+from .measurement import RESULT_PREFIX
 from .paths import BENCH, ROOT, WORK
 from .plan import Plan, record, workload_runs
 from .progress import log, summary
-
-# The line of the driver's output that carries its result (bench/driver.py prints it).
-RESULT_PREFIX = "BENCH_RESULT "
 
 
 def driver_env(contender: Contender, vendor: str) -> dict[str, str]:

@@ -26,10 +26,7 @@ def describe() -> dict[str, Any]:
         memory = f"{int(memory.split()[0]) / 2**20:.0f} GiB"
     except ValueError:
         pass
-    try:
-        load = " ".join(f"{value:.2f}" for value in os.getloadavg())
-    except OSError:
-        load = "unknown"
+    load = load_average()
     return {
         "nproc": os.cpu_count(),
         "cpu": _first("/proc/cpuinfo", "model name"),

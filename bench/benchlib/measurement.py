@@ -6,6 +6,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+# The driver prints its result as one line with this prefix; driver_runs.py picks it out.
+RESULT_PREFIX = "BENCH_RESULT "
+
 
 class BenchError(Exception):
     """A measurement could not be made; the message goes into the results table."""

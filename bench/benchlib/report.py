@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .databases import LABELS
 from .report_sections import claim_sections, method_section
-from .results import LABELS, NAMES, ROWS, Results, Row
+from .results import NAMES, ROWS, Results, Row
 from .targets import targets
 
 

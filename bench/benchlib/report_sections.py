@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .results import LABELS, NAMES, Results
+from .databases import LABELS
+from .results import NAMES, Results
 
 
 def claim_sections(results: Results) -> list[str]:

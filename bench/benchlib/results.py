@@ -6,7 +6,6 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-LABELS = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "mariadb": "MariaDB"}
 NAMES = {
     "django_dbq": "django_dbq (this tree)",
     "dbq3": "django-db-queue",

@@ -6,7 +6,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from .results import LABELS, Results, number
+from .databases import LABELS
+from .results import Results, number
 
 JOB_TABLE = "django_dbq_job"
 
