@@ -95,7 +95,7 @@ class Job(models.Model):
                 condition=Q(state__in=LEASED_STATES),
                 name="dbq_job_lease_idx",
             ),
-            # Pruning of old finished jobs.
+            # Pruning of old finished jobs, and the admin list (state order, then newest).
             models.Index(fields=["state", "created"], name="dbq_job_state_created_idx"),
         ]
         # Partial, so a job without a key or a schedule costs them nothing. MariaDB/MySQL keep
