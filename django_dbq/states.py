@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import BooleanField, F, Func
+from django.db.models import F, Lookup
 
 
 class JobState(models.TextChoices):
@@ -35,12 +35,27 @@ FINISHED_STATES = (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
 LEASED_STATES = (JobState.PROCESSING, JobState.STOPPING)
 
 
-def leased_states() -> Func:
+class InStates(Lookup):
+    """``state IN ('A', 'B')`` with the states written out as literals, not parameters.
+
+    SQLite uses a partial index only when the query repeats the index's condition term for
+    term, which a parameter never does. A Lookup, so that Django puts it in the WHERE clause
+    as it is (a plain boolean expression may get an ``= True`` appended, which no index
+    condition matches).
+    """
+
+    lookup_name = "in_states"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        column, params = self.process_lhs(compiler, connection)
+        states = ", ".join(f"'{JobState(state).value}'" for state in self.rhs)
+        return f"{column} IN ({states})", params
+
+
+def leased_states() -> InStates:
     """A filter for jobs in LEASED_STATES that can use the partial index dbq_job_lease_idx.
 
-    It writes the states out as literals: SQLite uses a partial index only when the query
-    repeats the index's condition term for term, which a parameter never does. PostgreSQL
-    proves it either way; MariaDB/MySQL keep a full index.
+    PostgreSQL proves that the index applies either way; MariaDB/MySQL keep a full index.
     """
-    states = ", ".join(f"'{state.value}'" for state in LEASED_STATES)
-    return Func(F("state"), template=f"%(expressions)s IN ({states})", output_field=BooleanField())
+    return InStates(F("state"), LEASED_STATES)
