@@ -133,10 +133,17 @@ class Job(models.Model):
             return
         self.prepare_for_enqueue()
         if self.unique_key is None:
-            super().save(*args, **kwargs)
+            self._insert(*args, **kwargs)
         else:
             self._save_unique(*args, **kwargs)
         self._enqueued()
+
+    def _insert(self, *args: Any, **kwargs: Any) -> None:
+        """Insert this new job: one prepared statement, or Django's save() for unusual calls."""
+        if args or kwargs.get("update_fields") is not None or kwargs.get("force_update"):
+            super().save(*args, **kwargs)
+        else:
+            insert_new_job(self, kwargs.get("using"))
 
     def _save_unique(self, *args: Any, **kwargs: Any) -> None:
         """Insert a new ``unique`` job; raise DuplicateJobError when an active one holds its key."""
@@ -148,11 +155,11 @@ class Job(models.Model):
             if connection.in_atomic_block or not connection.get_autocommit():
                 # A savepoint, so a collision leaves the caller's transaction usable.
                 with transaction.atomic(using=using):
-                    super().save(*args, **kwargs)
+                    self._insert(*args, **kwargs)
             else:
                 # In autocommit a failed INSERT leaves nothing to roll back: no transaction
                 # (and no BEGIN and COMMIT round trips) needed.
-                super().save(*args, **kwargs)
+                self._insert(*args, **kwargs)
         except IntegrityError:
             existing = (
                 type(self)
@@ -244,6 +251,8 @@ class Job(models.Model):
         spec = get_registry().specs.get(self.name)
         return len(spec.tasks) if spec else None
 
+
+from .bulk import insert_new_job  # noqa: E402 (bulk.py imports Job)
 
 # Defined in their own module; imported here so Django registers the model with the app.
 from .schedules import Schedule, ScheduleQuerySet  # noqa: E402, F401

@@ -136,6 +136,61 @@ def test_enqueue_many_inserts_ready_to_run_jobs():
     assert set(Job.objects.values_list("next_task", flat=True)) == {"tests.tasks.add_one"}
 
 
+def test_create_behaves_as_djangos_save_for_a_new_row():
+    from django.db.models.signals import post_save, pre_save
+
+    from django_dbq.models import Schedule
+
+    seen = []
+
+    def pre(sender, instance, raw, using, update_fields, **kwargs):
+        seen.append(("pre_save", sender, instance._state.adding, raw, using, update_fields))
+
+    def post(sender, instance, created, raw, using, update_fields, **kwargs):
+        seen.append(("post_save", sender, instance._state.adding, created, using, update_fields))
+
+    pre_save.connect(pre, sender=Job)
+    post_save.connect(post, sender=Job)
+    try:
+        job = Job.objects.create(name="basic")
+    finally:
+        pre_save.disconnect(pre, sender=Job)
+        post_save.disconnect(post, sender=Job)
+    assert seen == [
+        ("pre_save", Job, True, False, "default", None),
+        ("post_save", Job, False, True, "default", None),
+    ]
+    stored = Job.objects.get(pk=job.pk)
+    assert (stored.state, stored.modified, stored.created) == (
+        JobState.NEW,
+        job.modified,
+        job.created,
+    )
+    with pytest.raises(ValueError, match="unsaved related object 'schedule'"):
+        Job.objects.create(name="basic", schedule=Schedule(name="never saved"))
+    assert Job.objects.count() == 1
+
+
+def test_a_failed_insert_inside_atomic_leaves_the_transaction_to_roll_back():
+    from django.db import IntegrityError
+    from django.db.transaction import TransactionManagementError
+
+    job = Job.objects.create(name="basic")
+    with pytest.raises(TransactionManagementError):
+        with transaction.atomic():
+            with pytest.raises(IntegrityError):
+                Job.objects.create(name="basic", id=job.pk)  # the same primary key
+            Job.objects.count()  # Django refuses queries until the block is rolled back
+    assert Job.objects.count() == 1
+
+
+def test_unusual_save_arguments_on_a_new_job_go_through_djangos_save():
+    job = Job(name="basic", priority=3)
+    job.save(update_fields=["priority"])  # Django inserts a new row with a default pk
+    stored = Job.objects.get(pk=job.pk)
+    assert (stored.priority, stored.next_task, job._state.adding) == (3, job.next_task, False)
+
+
 def test_the_primary_key_keeps_jobs_in_the_order_they_were_enqueued():
     # Recent jobs sit together at the end of the key (MariaDB/MySQL store rows in key order).
     first = [Job.objects.create(name="basic").pk for _ in range(5)]
