@@ -139,8 +139,14 @@ class Job(models.Model):
         self._enqueued()
 
     def _insert(self, *args: Any, **kwargs: Any) -> None:
-        """Insert this new job: one prepared statement, or Django's save() for unusual calls."""
-        if args or kwargs.get("update_fields") is not None or kwargs.get("force_update"):
+        """Insert this new job: one prepared statement, or Django's save() for unusual calls
+        (and for a subclass with a table of its own, whose row Django inserts too)."""
+        if (
+            args
+            or kwargs.get("update_fields") is not None
+            or kwargs.get("force_update")
+            or type(self)._meta.concrete_model is not Job
+        ):
             super().save(*args, **kwargs)
         else:
             insert_new_job(self, kwargs.get("using"))
