@@ -33,6 +33,25 @@ def poll_interval_ms(context: dict[str, Any], vendor: str) -> float:
     return float(notes.get("DBQ_POLL_INTERVAL", 0.5)) * 1000
 
 
+def bulk_enqueue_target(results: Results, vendor: str) -> tuple[str, str, str, str]:
+    """The bulk enqueue row: 20,000 jobs/s on PostgreSQL, where the issue sets that figure;
+    elsewhere faster than a plain ``bulk_create`` of the same rows (no peer has a bulk API
+    there, and enqueue_many validates and runs hooks that bulk_create does not)."""
+    label = f"{LABELS[vendor]} bulk enqueue (`enqueue_many`)"
+    bulk = results.median("django_dbq", vendor, "enqueue", 0, "bulk")
+    if vendor == "postgresql":
+        if bulk is None:
+            return (label, "≥ 20,000 jobs/s", "not measured", "?")
+        measured = f"{number(bulk, 'jobs/s')} jobs/s"
+        return (label, "≥ 20,000 jobs/s", measured, "yes" if bulk >= 20000 else "**no**")
+    goal = "faster than plain `bulk_create` (20,000 jobs/s is PostgreSQL's goal)"
+    plain = results.median("django_dbq", vendor, "enqueue", 0, "plain_bulk")
+    if bulk is None or plain is None:
+        return (label, goal, "not measured", "?")
+    measured = f"{number(bulk, 'jobs/s')} jobs/s = {bulk / plain:.1f}× plain"
+    return (label, goal, measured, "yes" if bulk > plain else "**no**")
+
+
 def targets(results: Results) -> list[tuple[str, str, str, str]]:
     """(target, goal, measured, met) rows for django_dbq, for the databases that ran."""
     context = results.context
@@ -115,13 +134,7 @@ def targets(results: Results) -> list[tuple[str, str, str, str]]:
                     "yes" if ratio >= 0.95 else "**no**",
                 )
             )
-        add(
-            f"{LABELS[vendor]} bulk enqueue (`enqueue_many`)",
-            "≥ 20,000 jobs/s",
-            m("django_dbq", vendor, "enqueue", 0, "bulk"),
-            lambda v: v >= 20000,
-            "jobs/s",
-        )
+        rows.append(bulk_enqueue_target(results, vendor))
     for vendor in vendors:
         history = results.result("django_dbq", vendor, "history", 2)
         empty = m("django_dbq", vendor, "drain", 2, "rate")
