@@ -26,5 +26,15 @@ def test_ids_made_one_after_another_sort_in_that_order_and_never_repeat():
     assert sorted(i.hex for i in ids) == [i.hex for i in ids]  # as SQLite stores them
 
 
+def test_a_burst_of_ids_keeps_their_time_at_the_clock():
+    # A bulk enqueue makes many ids per millisecond: a counter orders them; their time must not
+    # be pushed ahead of the clock (one millisecond per id would put these ~100 s ahead).
+    ids = [new_job_id() for _ in range(100_000)]
+    after = time.time_ns() // 1_000_000
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    assert ids[-1].int >> 80 <= after + 1
+
+
 def test_a_new_job_gets_one():
     assert Job(name="basic").pk.version == 7
