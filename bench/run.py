@@ -71,6 +71,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="small counts, one run: a smoke test")
     parser.add_argument("--jobs", type=int, help="jobs per drain (default 2000; quick 500)")
+    parser.add_argument(
+        "--enqueue-jobs", type=int, help="jobs enqueued one by one (default: --jobs)"
+    )
     parser.add_argument("--bulk-jobs", type=int, help="jobs per bulk enqueue (20000; quick 2000)")
     parser.add_argument("--samples", type=int, help="pickup latency samples (50; quick 10)")
     parser.add_argument("--repeat", type=int, help="runs of each measurement (3; quick 1)")
@@ -138,8 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     def pick(value: int | None, full: int, small: int) -> int:
         return value if value is not None else (small if quick else full)
 
+    jobs = pick(options.jobs, 2000, 500)
     plan = Plan(
-        jobs=pick(options.jobs, 2000, 500),
+        jobs=jobs,
+        enqueue_jobs=options.enqueue_jobs if options.enqueue_jobs is not None else jobs,
         bulk_jobs=pick(options.bulk_jobs, 20000, 2000),
         samples=pick(options.samples, 50, 10),
         repeat=pick(options.repeat, 3, 1),

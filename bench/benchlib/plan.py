@@ -16,6 +16,7 @@ class Plan:
     """What to measure, from the command line."""
 
     jobs: int
+    enqueue_jobs: int
     bulk_jobs: int
     samples: int
     repeat: int
@@ -46,7 +47,8 @@ def workload_runs(contender: Contender, plan: Plan) -> list[tuple[str, int, list
     if "latency" in plan.workloads:
         runs.append(("latency", 1, ["--samples", str(samples)]))
     if "enqueue" in plan.workloads:
-        runs.append(("enqueue", 0, ["--jobs", str(plan.jobs), "--bulk-jobs", str(plan.bulk_jobs)]))
+        counts = ["--jobs", str(plan.enqueue_jobs), "--bulk-jobs", str(plan.bulk_jobs)]
+        runs.append(("enqueue", 0, counts))
     if "history" in plan.workloads and contender.history and plan.history_rows:
         runs.append(
             (
