@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import weakref
 
+from django.conf import settings
 from django.db import DatabaseError
 
 from .returning import ReturningClaimer
 
 logger = logging.getLogger(__name__)
+
+# Column types for binary COPY per driver connection (a reconnection reads them again).
+_COPY_TYPES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 # The claim's values, in the order of the prepared statement's parameters ($1, $2, ...).
 PREPARED_PARAMETERS = {
@@ -86,7 +91,11 @@ class PostgreSQLClaimer(ReturningClaimer):
         return name
 
     def insert_jobs(self, jobs):
-        """COPY with psycopg 3 (far cheaper than a long INSERT); INSERTs with psycopg2."""
+        """COPY with psycopg 3 (far cheaper than a long INSERT); INSERTs with psycopg2.
+
+        The COPY is binary where every column's type has a binary dumper (the server then
+        parses no text and the driver formats none): about a third cheaper per row.
+        """
         from ..bulk import job_fields, rows
 
         raw = self.connection.connection
@@ -99,12 +108,42 @@ class PostgreSQLClaimer(ReturningClaimer):
         fields = job_fields()
         table = ops.quote_name(fields[0].model._meta.db_table)
         columns = ", ".join(ops.quote_name(f.column) for f in fields)
+        types = self._binary_copy_types(raw, table, fields)
+        sql = f"COPY {table} ({columns}) FROM STDIN" + (" (FORMAT BINARY)" if types else "")
         with self.connection.cursor() as cursor:
             # COPY goes to the driver's own cursor: map its errors to Django's, as execute() does.
             with self.connection.wrap_database_errors:
-                with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                with cursor.cursor.copy(sql) as copy:
+                    if types:
+                        copy.set_types(types)
                     for row in rows(jobs, self.connection):
                         copy.write_row(row)
+
+    def _binary_copy_types(self, raw, table: str, fields) -> list[int] | None:
+        """The type oids of the job table's columns, read once per connection, or None when
+        COPY must be text: a column whose type psycopg cannot dump in binary, or naive
+        datetimes (USE_TZ off) that only the server's time zone can place."""
+        if not settings.USE_TZ:
+            return None
+        if raw in _COPY_TYPES:
+            return _COPY_TYPES[raw]
+        from psycopg import ProgrammingError, pq
+
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT attname, atttypid FROM pg_attribute "
+                "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                [table],
+            )
+            oids = dict(cursor.fetchall())
+        types: list[int] | None = [oids.get(f.column, 0) for f in fields]
+        try:
+            for oid in types:
+                raw.adapters.get_dumper_by_oid(oid, pq.Format.BINARY)
+        except ProgrammingError:  # no binary dumper for that type (or no such column)
+            types = None
+        _COPY_TYPES[raw] = types
+        return types
 
     def outcome_values_sql(self, fields, count):
         # Typed, so NULLs and JSON land in their columns' types.
