@@ -7,58 +7,33 @@ worker that lost its lease can never overwrite the progress of the worker that t
 from __future__ import annotations
 
 import contextlib
-import datetime
 import functools
-import json
 import logging
-import random
-import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from django.db import Error, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
-from . import signals
-from .conf import settings as conf
-from .exceptions import InvalidWorkspaceError, LeaseLost, StepTimeout
-from .models import Job, JobState
-from .outcomes import OutcomeBuffer
+from . import signals, transitions
+from .exceptions import StepTimeout, UndeclaredTaskError
+from .models import Job
+from .outcomes import (  # noqa: F401 - the outcome kinds are importable from here, as before
+    ADVANCED,
+    CANCELLED,
+    COMPLETED,
+    DELETED,
+    FAILED,
+    LOST,
+    RETRYING,
+    OutcomeBuffer,
+    StepOutcome,
+)
 from .registry import JobSpec
 from .timeouts import time_limit
+from .transitions import Lease, backoff_seconds  # noqa: F401 - importable from here, as before
 
 logger = logging.getLogger(__name__)
-
-ADVANCED = "advanced"  # the step succeeded and another step follows
-COMPLETED = "completed"  # the last step succeeded
-RETRYING = "retrying"  # the step failed and will be retried after a backoff
-FAILED = "failed"  # the step failed with no attempts left
-CANCELLED = "cancelled"  # the job was cancelled while the step ran
-LOST = "lease_lost"  # another worker owns the job now; nothing was written
-
-
-@dataclass
-class StepOutcome:
-    """What became of one step."""
-
-    kind: str
-    # True when the job was kept leased by this worker so it can run the next step at once.
-    kept: bool = False
-    # True while the outcome waits in an OutcomeBuffer; step_finished is sent once written.
-    pending: bool = False
-
-
-@dataclass
-class Lease:
-    """Who runs the step, and for how long the job stays theirs without a heartbeat."""
-
-    owner: str
-    seconds: float
-
-    def until(self, now: datetime.datetime) -> datetime.datetime:
-        return now + datetime.timedelta(seconds=self.seconds)
 
 
 def run_step(
@@ -106,7 +81,7 @@ def run_step(
                 with time_limit(spec.timeout):
                     _run_hook(spec, "pre_task_hook", job)
                     task(job)
-                _check_json(job)
+                transitions.check_storable(job)
             # SystemExit too: a task calling sys.exit() fails its step, not the worker.
             except (Exception, SystemExit) as error:
                 failure = error
@@ -115,9 +90,9 @@ def run_step(
             outcome = _record_success(job, spec, index, lease, keep, buffer)
     except _StepRaised:
         pass
-    except LeaseLost as lost:
-        logger.warning("event=lease_lost job=%s id=%s detail=%s", job.name, job.pk, lost)
-        outcome = StepOutcome(LOST)
+    except _NotOurs:
+        # Rolled back (an atomic step's own writes too); now end a cancelled job.
+        outcome = _not_ours(job, transitions.why_not_ours(job, lease.owner), "writing_outcome")
     if failure is not None and _connection_lost(failure, database, connection_before):
         # The database failed, not the step: record nothing and run no failure hook. The
         # worker drops its leases on database errors, so the step is rescued and runs again.
@@ -147,7 +122,7 @@ def run_step(
             exc_info=None if retry else failure,
         )
         if not retry:
-            _run_failure_hook(spec, job, failure)
+            run_failure_hook(spec, job, failure)
         _run_post_hook(spec, job)
         if buffer is not None:
             buffer.flush()  # the job's earlier steps first, so the failure is written last
@@ -155,25 +130,6 @@ def run_step(
     if not outcome.pending:
         signals.send(signals.step_finished, job=job, step=index, outcome=outcome.kind)
     return outcome
-
-
-def _check_json(job: Job) -> None:
-    """Fail the step, not the later write, when the task left a value JSON cannot store."""
-    for name in ("workspace", "result"):
-        try:
-            json.dumps(getattr(job, name))
-        except (TypeError, ValueError) as error:
-            raise InvalidWorkspaceError(
-                f"the task left job.{name} not JSON-serialisable: {error}"
-            ) from None
-
-
-def _storable(value: Any) -> bool:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 def _connection_lost(error: BaseException, database: BaseDatabaseWrapper, before: Any) -> bool:
@@ -195,8 +151,6 @@ class _StepRaised(Exception):
 def _step_index(job: Job, spec: JobSpec) -> int:
     index = spec.step_of(job.step, job.next_task)
     if index is None:
-        from .exceptions import UndeclaredTaskError
-
         raise UndeclaredTaskError(
             f"job {job.name!r} has next_task {job.next_task!r}, which JOBS does not declare "
             f"for it; its tasks are {list(spec.tasks)}"
@@ -218,18 +172,6 @@ def _run_post_hook(spec: JobSpec, job: Job) -> None:
         logger.exception("event=post_task_hook_failed job=%s id=%s", job.name, job.pk)
 
 
-def _guarded_update(job: Job, lease: Lease | None, **values: Any) -> int:
-    """UPDATE the job only while it is PROCESSING and leased to us; returns rows changed."""
-    rows = Job.objects.filter(pk=job.pk, state=JobState.PROCESSING)
-    if lease is not None:
-        rows = rows.filter(lease_owner=lease.owner)
-    changed = rows.update(**values)
-    if changed:
-        for name, value in values.items():
-            setattr(job, name, value)
-    return changed
-
-
 def _record_success(
     job: Job,
     spec: JobSpec,
@@ -239,44 +181,11 @@ def _record_success(
     buffer: OutcomeBuffer | None = None,
 ) -> StepOutcome:
     now = timezone.now()
-    following = index + 1
-    if following < len(spec.tasks):
-        values: dict[str, Any] = dict(
-            step=following,
-            next_task=spec.tasks[following],
-            workspace=job.workspace,
-            result=job.result,
-            attempts=1 if keep else 0,
-            run_after=None,
-            finished_at=None,
-            unique_key=job.unique_key,
-            last_error="",
-            traceback="",
-            modified=now,
-        )
-        # Every outcome names the same columns, so a group written together never mixes in a
-        # value the job's next step has already set in memory.
-        if keep:
-            values.update(state=JobState.PROCESSING, lease_expires_at=lease.until(now))
-        else:
-            values.update(state=JobState.READY, lease_expires_at=None)
+    if index + 1 < len(spec.tasks):
+        values = transitions.advanced_values(job, spec, index, lease, keep, now)
         outcome = StepOutcome(ADVANCED, kept=keep)
     else:
-        values = dict(
-            state=JobState.COMPLETED,
-            step=following,
-            next_task="",
-            workspace=job.workspace,
-            result=job.result,
-            attempts=0,
-            run_after=None,
-            lease_expires_at=None,
-            finished_at=now,
-            unique_key=None,
-            last_error="",
-            traceback="",
-            modified=now,
-        )
+        values = transitions.completed_values(job, index, now)
         outcome = StepOutcome(COMPLETED)
     announce = functools.partial(_announce_success, job, len(spec.tasks), index, outcome.kind)
     # Only outcomes that keep the job ours (or end it) wait in the buffer: a READY job could
@@ -286,16 +195,32 @@ def _record_success(
             setattr(job, name, value)
         buffer.add(job, lease, values, announce)
         return StepOutcome(outcome.kind, kept=outcome.kept, pending=True)
-    if not _guarded_update(job, lease, **values):
-        if _cancel_if_stopping(job, lease):
-            return StepOutcome(CANCELLED)
-        raise LeaseLost(f"job {job.pk} is no longer leased to {lease.owner}")
+    if not transitions.write(job, lease.owner, values):
+        if spec.atomic:
+            # Leave the atomic block: the step's own writes roll back with the discarded result.
+            raise _NotOurs
+        return _not_ours(job, transitions.why_not_ours(job, lease.owner), "writing_outcome")
     if spec.atomic:
         # The outcome is only real once the step's transaction commits.
         transaction.on_commit(announce, using=router.db_for_write(Job))
     else:
         announce()
     return StepOutcome(outcome.kind, kept=outcome.kept, pending=True)
+
+
+class _NotOurs(Exception):
+    """Internal: an atomic step's outcome found the job no longer ours; rolls the step back."""
+
+
+def _not_ours(job: Job, why: str, during: str) -> StepOutcome:
+    """The outcome of a step whose job is no longer this worker's: say why, write nothing."""
+    if why == "cancelled":
+        return StepOutcome(CANCELLED)
+    if why == "deleted":
+        logger.warning("event=job_deleted job=%s id=%s while=%s", job.name, job.pk, during)
+        return StepOutcome(DELETED)
+    logger.warning("event=lease_lost job=%s id=%s while=%s", job.name, job.pk, during)
+    return StepOutcome(LOST)
 
 
 def _announce_success(
@@ -322,23 +247,10 @@ def _record_failure(
     job: Job, spec: JobSpec | None, error: BaseException, retry: bool
 ) -> StepOutcome:
     now = timezone.now()
-    message = f"{type(error).__module__}.{type(error).__qualname__}: {error}"
-    trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-    lease = Lease(job.lease_owner, 0) if job.lease_owner else None
+    owner = job.lease_owner or None
     if retry and spec is not None:
         delay = backoff_seconds(spec, job.attempts)
-        # The workspace is not written: the retry starts from the workspace before this step.
-        changed = _guarded_update(
-            job,
-            lease,
-            state=JobState.READY,
-            run_after=now + datetime.timedelta(seconds=delay),
-            lease_expires_at=None,
-            last_error=message,
-            traceback=trace,
-            modified=now,
-        )
-        if changed:
+        if transitions.write(job, owner, transitions.retry_values(error, delay, now)):
             logger.info(
                 "event=step_retry job=%s id=%s attempt=%s delay=%.1f",
                 job.name,
@@ -347,64 +259,16 @@ def _record_failure(
                 delay,
             )
             return StepOutcome(RETRYING)
-    else:
-        changed = _guarded_update(
-            job,
-            lease,
-            state=JobState.FAILED,
-            # The workspace as the failed step and the failure hook left it, when JSON can
-            # store it (the failure may be that it cannot); else as it was before the step.
-            **({"workspace": job.workspace} if _storable(job.workspace) else {}),
-            lease_expires_at=None,
-            finished_at=now,
-            unique_key=None,
-            last_error=message,
-            traceback=trace,
-            modified=now,
-        )
-        if changed:
-            logger.info("event=job_failed job=%s id=%s error=%s", job.name, job.pk, message)
-            signals.send(signals.job_failed, job=job, error=error)
-            return StepOutcome(FAILED)
-    if _cancel_if_stopping(job, lease):
-        return StepOutcome(CANCELLED)
-    logger.warning("event=lease_lost job=%s id=%s while=recording_failure", job.name, job.pk)
-    return StepOutcome(LOST)
+    elif transitions.write(job, owner, transitions.failed_values(job, error, now)):
+        logger.info("event=job_failed job=%s id=%s error=%s", job.name, job.pk, job.last_error)
+        signals.send(signals.job_failed, job=job, error=error)
+        return StepOutcome(FAILED)
+    return _not_ours(job, transitions.why_not_ours(job, owner), "recording_failure")
 
 
-def _run_failure_hook(spec: JobSpec, job: Job, error: BaseException) -> None:
+def run_failure_hook(spec: JobSpec, job: Job, error: BaseException) -> None:
     """The failure hook runs once, after the last attempt; its own errors are logged."""
     try:
         _run_hook(spec, "failure_hook", job, error)
     except Exception:
         logger.exception("event=failure_hook_failed job=%s id=%s", job.name, job.pk)
-
-
-def _cancel_if_stopping(job: Job, lease: Lease | None) -> bool:
-    """A job cancelled while its step ran ends CANCELLED; the step's result is discarded."""
-    rows = Job.objects.filter(pk=job.pk, state=JobState.STOPPING)
-    if lease is not None:
-        rows = rows.filter(lease_owner=lease.owner)
-    now = timezone.now()
-    if rows.update(
-        state=JobState.CANCELLED,
-        lease_expires_at=None,
-        finished_at=now,
-        unique_key=None,
-        modified=now,
-    ):
-        job.state = JobState.CANCELLED
-        logger.info("event=job_cancelled job=%s id=%s", job.name, job.pk)
-        return True
-    return False
-
-
-def backoff_seconds(
-    spec: JobSpec, attempt: int, rand: Callable[[], float] = random.random
-) -> float:
-    """Delay before retry ``attempt`` + 1: exponential from the base, capped, with jitter."""
-    base = spec.retry_backoff or conf.DBQ_RETRY_BACKOFF
-    cap = spec.retry_backoff_max or conf.DBQ_RETRY_BACKOFF_MAX
-    delay = min(cap, base * 2 ** max(attempt - 1, 0))
-    # Jitter in [50%, 100%] spreads retries of jobs that failed together.
-    return delay * (0.5 + rand() / 2)

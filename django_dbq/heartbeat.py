@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from django.db import DatabaseError, InterfaceError, connections
 from django.utils import timezone
 
-from .models import Job, JobState
+from . import transitions
 
 if TYPE_CHECKING:
     from .worker import Worker
@@ -34,6 +34,10 @@ class Heartbeat(threading.Thread):
         self._stopped = threading.Event()
         # Per worker, the thread writing its due outcomes, if one is (see write_aside()).
         self._writers: dict[int, threading.Thread] = {}
+        # Per worker, leases the last renewal skipped because another transaction locked their
+        # row: tried again at every tick, so a lock released just before expiry is renewed at
+        # once rather than at the next beat.
+        self._skipped: dict[int, list] = {}
 
     @property
     def worker(self) -> Worker:
@@ -62,6 +66,8 @@ class Heartbeat(threading.Thread):
                             self.write_aside(worker)
                         if beat_due:
                             self.renew(worker)
+                        elif id(worker) in self._skipped:
+                            self.renew_skipped(worker)
                     except Exception:
                         # Whatever went wrong (a signal receiver's bug...), this thread must
                         # live on: without it leases lapse and running steps would run twice.
@@ -108,28 +114,43 @@ class Heartbeat(threading.Thread):
         """Extend every held lease of every worker by the lease length; returns leases renewed."""
         return sum(self.renew(worker) for worker in self.workers)
 
-    def renew(self, worker: Worker) -> int:
-        """Extend the leases one worker holds; flag those it lost; returns leases renewed."""
-        with worker._held_lock:
-            ids = list(worker.held)
+    def renew(self, worker: Worker, ids: list | None = None) -> int:
+        """Extend the leases one worker holds (or ``ids`` of them); flag those it lost; returns
+        leases renewed. Rows another transaction locks are retried at the next tick."""
+        ids = worker.leases.held() if ids is None else ids
         if not ids:
+            self._skipped.pop(id(worker), None)
             return 0
         try:
-            ours = Job.objects.filter(pk__in=ids, lease_owner=worker.worker_id)
-            renewed = ours.filter(state__in=(JobState.PROCESSING, JobState.STOPPING)).update(
-                lease_expires_at=worker.lease.until(timezone.now())
-            )
-            # A held job no longer PROCESSING under our name was cancelled (STOPPING) or taken
-            # over: the worker must not start another step of it.
-            still = set(ours.filter(state=JobState.PROCESSING).values_list("pk", flat=True))
-            with worker._held_lock:
-                lost = (set(ids) - still) & worker.held
-                worker.lost_leases.update(lost)
-            return renewed
+            renewal = transitions.renew(ids, worker.worker_id, worker.lease.until(timezone.now()))
         except (DatabaseError, InterfaceError) as error:
             logger.error("event=heartbeat_failed worker=%s error=%r", worker.worker_id, error)
             connections.close_all()
             return 0
+        # A held job no longer PROCESSING under our name was cancelled (STOPPING), taken over
+        # or deleted: the worker must not start another step of it.
+        worker.leases.lose_held(renewal.lost)
+        if renewal.skipped and id(worker) not in self._skipped:
+            logger.warning(
+                "event=lease_renewal_skipped worker=%s ids=%s reason=row_locked",
+                worker.worker_id,
+                ",".join(sorted(map(str, renewal.skipped))),
+            )
+        if renewal.skipped:
+            self._skipped[id(worker)] = list(renewal.skipped)
+        else:
+            self._skipped.pop(id(worker), None)
+        return len(renewal.renewed)
+
+    def renew_skipped(self, worker: Worker) -> int:
+        """Try again the leases a row lock made the last renewal skip (still held ones)."""
+        skipped = [
+            job_id for job_id in self._skipped.get(id(worker), ()) if job_id in worker.leases
+        ]
+        if not skipped:
+            self._skipped.pop(id(worker), None)
+            return 0
+        return self.renew(worker, skipped)
 
     def stop(self) -> None:
         """Stop after the current beat (and any outcome write under way)."""

@@ -121,13 +121,13 @@ class Job(models.Model):
 
         A new job of a ``unique`` job type whose key matches an active job raises
         DuplicateJobError, whose ``existing`` attribute is that job. A running job saved from
-        its task writes its data only, under its lease (see leased_save.py).
+        its task writes its data only, under its lease (see transitions.save_data).
         """
         if not self._state.adding:
             if self.state == JobState.PROCESSING and self.lease_owner:
-                from .leased_save import save_under_lease
+                from .transitions import save_data  # transitions imports this module
 
-                save_under_lease(self, **kwargs)
+                save_data(self, **kwargs)
             else:
                 super().save(*args, **kwargs)
             return

@@ -21,14 +21,40 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from django.db import OperationalError, router
+from django.db import DataError, IntegrityError, router, transaction
+from django.utils import timezone
 
+from . import signals, transitions
+from .claim import claimer_for
+from .claim.base import retry_on_deadlock
+from .exceptions import InvalidWorkspaceError
+from .leases import LeaseLedger
 from .models import Job
 
 if TYPE_CHECKING:
-    from .executor import Lease
+    from .transitions import Lease
 
 logger = logging.getLogger(__name__)
+
+
+ADVANCED = "advanced"  # the step succeeded and another step follows
+COMPLETED = "completed"  # the last step succeeded
+RETRYING = "retrying"  # the step failed and will be retried after a backoff
+FAILED = "failed"  # the step failed with no attempts left
+CANCELLED = "cancelled"  # the job was cancelled while the step ran
+LOST = "lease_lost"  # another worker owns the job now; nothing was written
+DELETED = "job_deleted"  # the job's row was deleted while the step ran; nothing was written
+
+
+@dataclass
+class StepOutcome:
+    """What became of one step."""
+
+    kind: str
+    # True when the job was kept leased by this worker so it can run the next step at once.
+    kept: bool = False
+    # True while the outcome waits in an OutcomeBuffer; step_finished is sent once written.
+    pending: bool = False
 
 
 @dataclass
@@ -46,17 +72,18 @@ class Pending:
 class OutcomeBuffer:
     """Holds succeeded steps' outcomes and writes them together; safe to flush from any thread."""
 
-    def __init__(self, max_pending: int = 100, max_delay: float = 0.05):
+    def __init__(
+        self, ledger: LeaseLedger | None = None, max_pending: int = 100, max_delay: float = 0.05
+    ):
         self.max_pending = max_pending
         self.max_delay = max_delay
         self._pending: dict[Any, Pending] = {}
         self._lock = threading.RLock()
+        # Jobs whose outcome could not be written (cancelled, lease lost, database error) are
+        # marked lost here: the worker must not run another step of them.
+        self.ledger = ledger if ledger is not None else LeaseLedger()
         # Called with the ids of jobs whose outcome was written (or given up on).
         self.on_flushed: Callable[[set], None] = lambda ids: None
-        # Ids of jobs whose outcome could not be written (cancelled, lease lost, database
-        # error): a worker must not run another step of them. The worker discards an id once
-        # it has stopped that job.
-        self.lost: set = set()
 
     def add(
         self, job: Job, lease: Lease, values: dict[str, Any], after_write: Callable[..., None]
@@ -97,55 +124,100 @@ class OutcomeBuffer:
         """Write every buffered outcome in one transaction; returns how many jobs were written.
 
         A database error leaves the jobs to their leases (they are rescued and run again) and is
-        raised for the caller to handle.
+        raised for the caller to handle. A value the database refuses fails that job alone.
         """
         with self._lock:
             pending, self._pending = self._pending, {}
             if not pending:
                 return 0
             try:
-                written = self._write(pending)
+                written, refused = self._write(pending)
             except Exception:
                 # Not written: the steps will be rescued and run again, so their jobs are no
                 # longer this worker's to continue.
-                self.lost.update(pending)
+                self.ledger.lose(pending)
                 self.on_flushed(set(pending))
                 raise
-            self.lost.update(set(pending) - written)
+            self.ledger.lose(set(pending) - written)
             self.on_flushed(set(pending))
         for job_id, entry in pending.items():
             instead = None
-            if job_id not in written:
-                from .executor import CANCELLED, LOST, _cancel_if_stopping
-
-                instead = CANCELLED if _cancel_if_stopping(entry.job, entry.lease) else LOST
-                if instead == LOST:
-                    logger.warning(
-                        "event=lease_lost job=%s id=%s while=writing_outcome",
-                        entry.job.name,
-                        job_id,
-                    )
+            if job_id in refused:
+                instead = _refused(entry, refused[job_id])
+            elif job_id not in written:
+                instead = _not_written(entry)
             for callback in entry.after_write:
                 callback(instead)
         return len(written)
 
-    def _write(self, pending: dict[Any, Pending]) -> set:
-        from .claim import claimer_for
-        from .claim.base import is_deadlock
+    def _write(self, pending: dict[Any, Pending]) -> tuple[set, dict[Any, Exception]]:
+        """Write the group; when the database refuses a value, each outcome alone instead.
 
+        Returns the ids written and, for outcomes the database refused, the error.
+        """
         claimer = claimer_for(router.db_for_write(Job))
         # Same order in every worker, so concurrent writes cannot deadlock each other.
         ordered = [
             (entry.job, entry.lease.owner, entry.values)
             for _, entry in sorted(pending.items(), key=lambda item: str(item[0]))
         ]
-        for attempt in range(3):
+        try:
+            return _write_group(claimer, ordered), {}
+        except (DataError, IntegrityError) as error:
+            if len(ordered) == 1:
+                return set(), {ordered[0][0].pk: error}
+        written: set = set()
+        refused: dict[Any, Exception] = {}
+        for outcome in ordered:
             try:
-                return claimer.write_outcomes(ordered)
-            except OperationalError as error:
-                # MariaDB/MySQL report deadlocks with claims as errors; the writes are
-                # idempotent (absolute values, guarded), so the whole group is simply retried.
-                if attempt == 2 or not is_deadlock(error):
-                    raise
-                logger.warning("event=outcome_write_retry attempt=%s error=%r", attempt + 1, error)
-        return set()
+                written |= _write_group(claimer, [outcome])
+            except (DataError, IntegrityError) as error:
+                refused[outcome[0].pk] = error
+        return written, refused
+
+
+def _write_group(claimer: Any, outcomes: list) -> set:
+    """One grouped write; in a savepoint when inside a transaction, so that a refused value
+    leaves the caller's transaction usable."""
+    connection = claimer.connection
+    # MariaDB/MySQL report deadlocks with claims as errors; the writes are idempotent
+    # (absolute values, guarded), so the whole group is simply written again.
+    if connection.in_atomic_block:
+
+        def write() -> set:
+            with transaction.atomic(using=connection.alias):
+                return claimer.write_outcomes(outcomes)
+
+    else:
+
+        def write() -> set:
+            return claimer.write_outcomes(outcomes)
+
+    return retry_on_deadlock(write, 3, "outcome_write_retry")
+
+
+def _refused(entry: Pending, error: Exception) -> str:
+    """A step whose outcome the database refused fails alone, saying why."""
+    job = entry.job
+    failure = InvalidWorkspaceError(
+        f"the database refused the step's job.workspace or job.result: {error}"
+    )
+    values = transitions.failed_values(job, failure, timezone.now())
+    values.pop("workspace", None)  # the row keeps the workspace from before the step
+    if not transitions.write(job, entry.lease.owner, values):
+        return _not_written(entry)
+    logger.error("event=job_failed job=%s id=%s error=%s", job.name, job.pk, job.last_error)
+    signals.send(signals.job_failed, job=job, error=failure)
+    return FAILED
+
+
+def _not_written(entry: Pending) -> str:
+    """Why a buffered outcome's guarded write matched nothing, as the outcome instead."""
+    why = transitions.why_not_ours(entry.job, entry.lease.owner)
+    if why == "cancelled":
+        return CANCELLED
+    event = "job_deleted" if why == "deleted" else "lease_lost"
+    logger.warning(
+        "event=%s job=%s id=%s while=writing_outcome", event, entry.job.name, entry.job.pk
+    )
+    return DELETED if why == "deleted" else LOST

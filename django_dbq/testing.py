@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import datetime
-
-from django.db.models import F
-from django.utils import timezone
-
-from .executor import Lease, run_step
-from .models import WAITING_STATES, Job, JobState
+from . import transitions
+from .executor import ADVANCED, run_step
+from .models import Job
+from .transitions import Lease
 from .worker import Worker
 
 TEST_OWNER = "django_dbq.testing"
@@ -17,13 +14,12 @@ TEST_OWNER = "django_dbq.testing"
 def drain(queue_name: str = "default", max_steps: int = 10_000) -> int:
     """Run every runnable step of a queue, as a worker would; returns how many steps ran.
 
-    Jobs whose run_after is in the future are left waiting. Stops after ``max_steps`` so a job
-    that keeps re-queueing itself cannot hang a test.
+    Jobs whose run_after is in the future are left waiting. Stops after ``max_steps`` steps (the
+    worker's own --max-jobs quota), so a job that keeps re-queueing itself cannot hang a test.
     """
-    worker = Worker(queue_name, batch_size=10, worker_id=TEST_OWNER)
+    worker = Worker(queue_name, batch_size=10, worker_id=TEST_OWNER, max_jobs=max_steps)
     ran = 0
-    while ran < max_steps:
-        worker.max_jobs = max_steps
+    while not worker.quota.reached():
         steps = worker.run_batch()  # writes its outcomes before it returns
         if not steps:
             break
@@ -38,19 +34,8 @@ def run_job(job: Job) -> Job:
     run_after in the future and run_job returns it in that state.
     """
     lease = Lease(TEST_OWNER, 3600)
-    while True:
-        now = timezone.now()
-        claimed = Job.objects.filter(pk=job.pk, state__in=WAITING_STATES).update(
-            state=JobState.PROCESSING,
-            lease_owner=lease.owner,
-            lease_expires_at=now + datetime.timedelta(seconds=lease.seconds),
-            attempts=F("attempts") + 1,
-        )
-        if not claimed:
-            break
-        job.refresh_from_db()
-        outcome = run_step(job, lease, keep=False)
-        if outcome.kind != "advanced":
+    while transitions.claim_job(job, lease):
+        if run_step(job, lease, keep=False).kind != ADVANCED:
             break
     job.refresh_from_db()
     return job

@@ -6,25 +6,26 @@ import logging
 import os
 import random
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterable
 
 from django.db import DatabaseError, InterfaceError, connections, router
-from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
+from . import transitions
 from .claim import claimer_for
 from .conf import settings as conf
-from .executor import Lease, run_step
+from .executor import run_step
 from .heartbeat import Heartbeat
+from .leases import LeaseLedger
 from .maintenance import rescue_expired_leases
-from .models import Job, JobState
+from .models import Job
 from .notify import Waker, WakeupPipe, waker_for
 from .outcomes import OutcomeBuffer
 from .scheduler import SchedulerThread, run_scheduler_once
 from .stopping import StepQuota, install_stop_handlers, restore_handlers
+from .transitions import Lease
 
 logger = logging.getLogger(__name__)
 
@@ -73,15 +74,13 @@ class Worker:
         self.steps_run = 0
         self.current_job: Job | None = None
         self.last_job_finished: float | None = None
-        # Jobs whose lease this worker holds; the heartbeat renews exactly these.
-        self.held: set = set()
+        # Jobs whose lease this worker holds (the heartbeat renews exactly these), and those
+        # of them it lost (cancelled, taken over, deleted, outcome not written).
+        self.leases = LeaseLedger()
         # The running heartbeat serving this worker, if any (set by Heartbeat.start()).
         self.heartbeat: Heartbeat | None = None
-        # Held jobs the heartbeat found taken over (lease expired) or cancelled meanwhile.
-        self.lost_leases: set = set()
-        self._held_lock = threading.Lock()
         # Succeeded steps' outcomes, written in groups (see outcomes.py).
-        self.outcomes = OutcomeBuffer(max_delay=conf.DBQ_OUTCOME_DELAY)
+        self.outcomes = OutcomeBuffer(self.leases, max_delay=conf.DBQ_OUTCOME_DELAY)
         self.outcomes.on_flushed = self._forget_leases
         self._signals_received = 0
         self._previous_handlers: dict = {}
@@ -183,11 +182,11 @@ class Worker:
             if not self.alive or self._quota_reached() or (ran and self._gave_back_prefetch):
                 self.release(jobs[position:])
                 break
-            if job.pk in self.lost_leases:
+            if self.leases.is_lost(job.pk):
                 # Cancelled (or taken over) while it waited in this batch: the heartbeat saw
                 # it, so do not start it. release() ends a cancelled job now.
                 self.release([job])
-                self.lost_leases.discard(job.pk)
+                self.leases.done(job.pk)
                 continue
             try:
                 ran += self._run_job(job)
@@ -253,7 +252,7 @@ class Worker:
                     self.outcomes.flush()
                 if not outcome.kept:
                     return steps
-                if job.pk in self.outcomes.lost or job.pk in self.lost_leases:
+                if self.leases.is_lost(job.pk):
                     # Cancelled, or its lease lost, while a step ran: run nothing more of it.
                     logger.info("event=chain_stopped job=%s id=%s", job.name, job.pk)
                     return steps
@@ -262,9 +261,8 @@ class Worker:
                     return steps
         finally:
             self.current_job = None
-            self.outcomes.lost.discard(job.pk)
-            self.lost_leases.discard(job.pk)
-            self._forget_leases({job.pk})
+            # Its lease stays held while its last outcome waits to be written.
+            self.leases.done(job.pk, keep=job.pk in self.outcomes)
 
     def _claim(self, limit: int) -> list[Job]:
         if self._claimer is None:
@@ -273,18 +271,13 @@ class Worker:
         jobs = self._claimer.claim(
             self.queue_name, self.worker_id, limit, now, self.lease.until(now)
         )
-        with self._held_lock:
-            self.held.update(job.pk for job in jobs)
-            self.lost_leases.difference_update(job.pk for job in jobs)
+        self.leases.claimed(job.pk for job in jobs)
         return jobs
 
     def _forget_leases(self, ids: set) -> None:
         """Stop renewing leases of jobs that are neither running nor waiting for their write."""
-        with self._held_lock:
-            running = self.current_job.pk if self.current_job is not None else None
-            for job_id in ids:
-                if job_id != running and job_id not in self.outcomes:
-                    self.held.discard(job_id)
+        running = self.current_job.pk if self.current_job is not None else None
+        self.leases.forget(ids, keep=lambda job_id: job_id == running or job_id in self.outcomes)
 
     def _flush_outcomes_quietly(self) -> None:
         try:
@@ -298,27 +291,9 @@ class Worker:
         if not ids:
             return 0
         self.outcomes.flush()  # a kept job's last outcome must be written before it is released
-        released = Job.objects.filter(
-            pk__in=ids, lease_owner=self.worker_id, state=JobState.PROCESSING
-        ).update(
-            state=Case(
-                When(step=0, attempts=1, then=Value(JobState.NEW)), default=Value(JobState.READY)
-            ),
-            attempts=F("attempts") - 1,
-            lease_expires_at=None,
-            modified=timezone.now(),
-        )
         # A job cancelled while it waited in this worker's batch ends now, not at lease expiry.
-        now = timezone.now()
-        Job.objects.filter(pk__in=ids, lease_owner=self.worker_id, state=JobState.STOPPING).update(
-            state=JobState.CANCELLED,
-            lease_expires_at=None,
-            finished_at=now,
-            unique_key=None,
-            modified=now,
-        )
-        with self._held_lock:
-            self.held.difference_update(ids)
+        released, _ = transitions.release(ids, self.worker_id)
+        self.leases.forget(ids)
         if released:
             logger.info("event=jobs_released worker=%s count=%s", self.worker_id, released)
         return released
@@ -395,8 +370,7 @@ class Worker:
         )
         # Steps in flight are left to their leases: the heartbeat stops renewing them and
         # they are rescued, because their outcome may not have been written.
-        with self._held_lock:
-            self.held.clear()
+        self.leases.clear()
         connections[self._alias].close()
         self._claimer = None
         if self._waker is not None:

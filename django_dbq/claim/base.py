@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import datetime
-from typing import TYPE_CHECKING, Any
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from django.db import OperationalError, transaction
+
+from ..states import LEASED_STATES
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
 
     from ..models import Job
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+LEASED = frozenset(state.value for state in LEASED_STATES)
 
 
 def outcome_rows(outcomes: list, connection: Any) -> tuple[list, list[Any]]:
@@ -45,6 +56,30 @@ def is_deadlock(error: Exception) -> bool:
     )
 
 
+@dataclass
+class Renewal:
+    """What one renewal found: leases extended, leases no longer ours (cancelled, taken over
+    or deleted: run no further step), and rows skipped because another transaction locks them
+    (still ours as far as can be seen; to be renewed again soon)."""
+
+    renewed: set = field(default_factory=set)
+    lost: set = field(default_factory=set)
+    skipped: set = field(default_factory=set)
+
+
+def retry_on_deadlock(run: Callable[[], T], attempts: int, event: str) -> T:
+    """Run ``run``; again (up to ``attempts`` times in all) when the database picked it as a
+    deadlock victim. Only for work that was rolled back whole and is safe to repeat."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return run()
+        except OperationalError as error:
+            if attempt == attempts or not is_deadlock(error):
+                raise
+            logger.warning("event=%s attempt=%s error=%r", event, attempt, error)
+    raise AssertionError("unreachable")
+
+
 class Claimer:
     """Takes up to ``limit`` runnable jobs of a queue and leases them to one owner.
 
@@ -53,11 +88,6 @@ class Claimer:
     other claim can return it until it is released. Jobs come back in claim order (priority
     first, then oldest).
     """
-
-    # Whether the claim is one statement (no explicit transaction round trips).
-    claims_in_one_statement: bool = False
-    # Whether concurrent claimers skip each other's locked rows instead of waiting.
-    skips_locked_rows: bool = False
 
     def __init__(self, connection: BaseDatabaseWrapper):
         self.connection = connection
@@ -74,26 +104,96 @@ class Claimer:
         raise NotImplementedError
 
     def write_outcomes(self, outcomes: list[tuple[Job, str, dict[str, Any]]]) -> set[Any]:
-        """Write (job, lease owner, values) outcomes in one transaction; returns ids written.
+        """Write (job, lease owner, values) outcomes in one statement; returns ids written.
 
         Each write is guarded: only a job still PROCESSING and leased to that owner changes.
         The values are absolute, so a retried call writes the same thing.
         """
-        from django.db import transaction
+        raise NotImplementedError
 
+    def renew(self, ids: list[Any], owner: str, until: datetime.datetime) -> Renewal:
+        """Extend ``owner``'s leases on ``ids`` without waiting on a row another transaction
+        locks (SKIP LOCKED where the database has row locks); see Renewal."""
         from ..models import Job, JobState
 
         alias = self.connection.alias
-        written = set()
+        jobs = Job.objects.using(alias)
         with transaction.atomic(using=alias):
-            for job, owner, values in outcomes:
-                if (
-                    Job.objects.using(alias)
-                    .filter(pk=job.pk, state=JobState.PROCESSING, lease_owner=owner)
-                    .update(**values)
-                ):
-                    written.add(job.pk)
-        return written
+            free = {
+                pk: (state, lease_owner)
+                for pk, state, lease_owner in jobs.filter(pk__in=ids)
+                .select_for_update(skip_locked=True)
+                .order_by()
+                .values_list("pk", "state", "lease_owner")
+            }
+            renewed = {
+                pk
+                for pk, (state, lease_owner) in free.items()
+                if lease_owner == owner and state in LEASED
+            }
+            if renewed:
+                jobs.filter(pk__in=renewed).update(lease_expires_at=until)
+        # A plain read never waits on a lock: tells deleted rows from locked ones.
+        locked = {
+            pk: (state, lease_owner)
+            for pk, state, lease_owner in jobs.filter(pk__in=set(ids) - set(free))
+            .order_by()
+            .values_list("pk", "state", "lease_owner")
+        }
+        rows = {**free, **locked}
+        lost = {
+            pk
+            for pk in ids
+            if pk not in rows or rows[pk][1] != owner or rows[pk][0] != JobState.PROCESSING
+        }
+        return Renewal(renewed=renewed, lost=lost, skipped=set(locked) - lost)
+
+    def rescue(
+        self,
+        expired: Any,
+        now: datetime.datetime,
+        limit: int,
+        requeue: dict[str, Any],
+        give_up: dict[str, Any],
+        cancel: dict[str, Any],
+        batch: int = 500,
+    ) -> tuple[int, int, list[Job]]:
+        """Requeue, give up on (FAILED) or end (CANCELLED) jobs whose lease expired, skipping
+        rows another transaction locks; returns (requeued, cancelled, jobs given up on)."""
+        from ..models import Job, JobState
+
+        alias = self.connection.alias
+        jobs = Job.objects.using(alias)
+        with transaction.atomic(using=alias):
+            found = list(
+                jobs.filter(expired).select_for_update(skip_locked=True).order_by()[:batch]
+            )
+            # The conditions are repeated in each UPDATE: SQLite has no row locks.
+            running = [job for job in found if job.state == JobState.PROCESSING]
+            requeued = jobs.filter(
+                expired,
+                pk__in=[job.pk for job in running if job.rescues < limit],
+                state=JobState.PROCESSING,
+            ).update(**requeue)
+            given_up = [job for job in running if job.rescues >= limit]
+            if given_up:
+                ended = set(
+                    jobs.filter(
+                        expired, pk__in=[job.pk for job in given_up], state=JobState.PROCESSING
+                    ).values_list("pk", flat=True)
+                )
+                jobs.filter(pk__in=ended).update(**give_up)
+                given_up = [job for job in given_up if job.pk in ended]
+            stopping = [job.pk for job in found if job.state == JobState.STOPPING]
+            cancelled = (
+                jobs.filter(expired, pk__in=stopping, state=JobState.STOPPING).update(**cancel)
+                if stopping
+                else 0
+            )
+        for job in given_up:
+            for name, value in give_up.items():
+                setattr(job, name, value)
+        return requeued, cancelled, given_up
 
     # Rows per INSERT statement: well under every database's limit on statement parameters.
     rows_per_insert = 500
@@ -113,10 +213,6 @@ class Claimer:
                 params = [value for row in rows(chunk, self.connection) for value in row]
                 values = ", ".join([placeholders] * len(chunk))
                 cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values}", params)
-
-    def cursor(self) -> Any:
-        """A cursor for the claim query (a vendor may pick one that can prepare it)."""
-        return self.connection.cursor()
 
     def jobs_from_rows(self, rows: list[tuple]) -> list[Job]:
         """Job instances from rows of every concrete column, converted as the ORM converts."""

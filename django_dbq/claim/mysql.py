@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from django.db import OperationalError, transaction
-from django.db.models import F, Value
-from django.db.models.functions import Coalesce
+from django.db import transaction
 
 from ..exceptions import ClaimError
-from .base import Claimer, is_deadlock, outcome_rows
+from ..transitions import claimed_values
+from .base import Claimer, outcome_rows, retry_on_deadlock
 
 logger = logging.getLogger(__name__)
 
@@ -19,20 +18,15 @@ DEADLOCK_RETRIES = 5
 class MySQLClaimer(Claimer):
     """MariaDB/MySQL: SELECT ... FOR UPDATE SKIP LOCKED, then UPDATE (no UPDATE RETURNING)."""
 
-    skips_locked_rows = True
-
     def claim(self, queue_name, owner, limit, now, lease_until):
         # InnoDB may pick this transaction as a deadlock victim against concurrent outcome
         # writes (they lock the same index entries in another order). It was rolled back, so
         # nothing was claimed and trying again is safe.
-        for attempt in range(DEADLOCK_RETRIES):
-            try:
-                return self._claim_once(queue_name, owner, limit, now, lease_until)
-            except OperationalError as error:
-                if attempt == DEADLOCK_RETRIES - 1 or not is_deadlock(error):
-                    raise
-                logger.warning("event=claim_deadlock_retry attempt=%s", attempt + 1)
-        return []
+        return retry_on_deadlock(
+            lambda: self._claim_once(queue_name, owner, limit, now, lease_until),
+            DEADLOCK_RETRIES,
+            "claim_deadlock_retry",
+        )
 
     def _claim_once(self, queue_name, owner, limit, now, lease_until):
         from ..models import Job, JobState
@@ -67,14 +61,7 @@ class MySQLClaimer(Claimer):
             updated = (
                 Job.objects.using(alias)
                 .filter(pk__in=[job.pk for job in jobs])
-                .update(
-                    state=JobState.PROCESSING,
-                    lease_owner=owner,
-                    lease_expires_at=lease_until,
-                    attempts=F("attempts") + 1,
-                    modified=now,
-                    started_at=Coalesce("started_at", Value(now)),
-                )
+                .update(**claimed_values(owner, now, lease_until))
             )
             if updated != len(jobs):
                 # Never hand out jobs that were not leased: that would run them unguarded.

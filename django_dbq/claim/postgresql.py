@@ -37,7 +37,6 @@ def _is_prepared_statement_error(error: DatabaseError) -> bool:
 class PostgreSQLClaimer(ReturningClaimer):
     """Claims in one statement; concurrent workers skip rows another claim has locked."""
 
-    skips_locked_rows = True
     lock_clause = " FOR UPDATE SKIP LOCKED"
     returning_id = "j.id"
 

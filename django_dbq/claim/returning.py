@@ -13,7 +13,6 @@ WAITING_SQL = "state IN ('NEW', 'READY')"
 class ReturningClaimer(Claimer):
     """Claims with a single UPDATE ... RETURNING; subclasses add the row-locking clause."""
 
-    claims_in_one_statement = True
     # Appended to the inner SELECT so concurrent claimers skip each other's rows.
     lock_clause = ""
 

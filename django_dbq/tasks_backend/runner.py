@@ -14,7 +14,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..exceptions import LeaseLost
-from ..models import Job, JobState
+from ..models import Job
+from ..transitions import leased_rows
 from .backend import DatabaseBackend, send
 from .compat import (
     InvalidTaskBackend,
@@ -108,9 +109,8 @@ def _keep_error(job: Job, error: Exception, persist: bool) -> None:
 
 
 def _leased(job: Job) -> Any:
-    """The job's row while it runs under this worker's lease (as the executor guards it)."""
-    rows = Job.objects.filter(pk=job.pk, state=JobState.PROCESSING)
-    return rows.filter(lease_owner=job.lease_owner) if job.lease_owner else rows
+    """The job's row while it runs under this worker's lease (as every transition guards it)."""
+    return leased_rows(job, job.lease_owner or None)
 
 
 def _finished(job: Job, running: TaskResult, status: TaskResultStatus) -> TaskResult:

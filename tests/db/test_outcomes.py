@@ -38,11 +38,13 @@ def test_many_jobs_are_written_in_one_transaction():
         run_step(job, worker.lease, buffer=worker.outcomes)
     with CaptureQueriesContext(connection) as queries:
         worker.outcomes.flush()
-    updates = [q for q in queries if q["sql"].startswith("UPDATE")]
+    statements = [q for q in queries if "SAVEPOINT" not in q["sql"]]
+    updates = [q for q in statements if q["sql"].startswith("UPDATE")]
     # One UPDATE for all of them: FROM (VALUES ...) on PostgreSQL and SQLite, a join with a
-    # derived table on MariaDB/MySQL (which may then check which rows it changed).
+    # derived table on MariaDB/MySQL (which may then check which rows it changed). Inside a
+    # transaction (as here) it runs in a savepoint, so that a refused value spoils nothing.
     assert len(updates) == 1
-    assert len(queries) <= 2
+    assert len(statements) <= 2
     assert set(Job.objects.values_list("state", flat=True)) == {JobState.COMPLETED}
 
 
@@ -93,9 +95,9 @@ def test_worker_keeps_renewing_a_lease_until_its_outcome_is_written():
     (job,) = claimed(worker, 1)
     run_step(job, worker.lease, buffer=worker.outcomes)
     worker._forget_leases({job.pk})
-    assert job.pk in worker.held
+    assert job.pk in worker.leases
     worker.outcomes.flush()
-    assert job.pk not in worker.held
+    assert job.pk not in worker.leases
 
 
 def test_full_buffer_is_due_at_once():

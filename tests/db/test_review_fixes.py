@@ -120,8 +120,8 @@ def test_heartbeat_marks_held_jobs_that_were_cancelled_or_taken_over():
     Job.objects.filter(pk=cancelled.pk).cancel()
     Job.objects.filter(pk=taken.pk).update(lease_owner="another-worker")
     Heartbeat(worker).beat()
-    assert worker.lost_leases == {cancelled.pk, taken.pk}
-    assert kept.pk not in worker.lost_leases
+    assert worker.leases.is_lost(cancelled.pk) and worker.leases.is_lost(taken.pk)
+    assert not worker.leases.is_lost(kept.pk)
 
 
 def test_bulk_enqueue_errors_are_djangos(settings):

@@ -173,7 +173,7 @@ def test_released_jobs_go_back_to_waiting():
     assert worker.release(claimed) == 1
     job.refresh_from_db()
     assert (job.state, job.attempts) == (JobState.NEW, 0)
-    assert not worker.held
+    assert not worker.leases
 
 
 @pytest.mark.django_db(transaction=True)

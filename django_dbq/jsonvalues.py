@@ -1,0 +1,36 @@
+"""Which JSON values every supported database stores: one rule for enqueue and for each step."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+# json.dumps(allow_nan=False) without building a new encoder on every call.
+strict_json = json.JSONEncoder(allow_nan=False).encode
+
+# An escape the JSON text itself wrote (preceded by an even number of backslashes): NUL, or a
+# UTF-16 surrogate not part of a pair.
+_ESCAPE = r"(?<!\\)(?:\\\\)*\\u"
+_NUL = re.compile(_ESCAPE + "0000")
+_LONE_SURROGATE = re.compile(
+    _ESCAPE + r"(?:[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"
+    r"|(?<![dD][89abAB][0-9a-fA-F]{2}\\u)[dD][c-fC-F][0-9a-fA-F]{2})"
+)
+
+
+def storable_problem(value: Any) -> str | None:
+    """Why a supported database would refuse ``value`` in a JSON column, or None.
+
+    Strict JSON (NaN and Infinity are not JSON: PostgreSQL and SQLite refuse them), with no NUL
+    character (PostgreSQL's jsonb refuses it) and no lone UTF-16 surrogate (not Unicode).
+    """
+    try:
+        text = strict_json(value)
+    except (TypeError, ValueError) as error:
+        return str(error)
+    if "\\u0000" in text and _NUL.search(text):
+        return "a string holds the NUL character (\\u0000), which PostgreSQL cannot store"
+    if "\\ud" in text.lower() and _LONE_SURROGATE.search(text):
+        return "a string holds a lone UTF-16 surrogate, which is not valid Unicode"
+    return None

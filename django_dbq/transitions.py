@@ -1,0 +1,380 @@
+"""Every change of a claimed job's row, named once.
+
+A claimed job is PROCESSING and leased to one owner (a worker loop, a test helper). Each change
+below is one UPDATE guarded by that lease (state and ``lease_owner``), so an owner that lost its
+lease (cancelled, rescued after its lease expired, deleted) can never overwrite the progress of
+whoever holds the job now. The values a state is written with live here only:
+
+    claimed ──advance──> READY (or still PROCESSING, kept for the next step)
+            ──complete─> COMPLETED
+            ──retry────> READY with run_after (backoff)
+            ──fail─────> FAILED
+            ──release──> NEW / READY (the step never started)
+    STOPPING ─cancel───> CANCELLED (cancelled while the step ran)
+    expired ──rescue───> READY, or FAILED after DBQ_MAX_RESCUES (``give up``)
+
+The claim itself is the engine's (claim/), which writes ``claimed_values()``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import math
+import random
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import router
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Coalesce
+from django.db.models.signals import post_save, pre_save
+from django.utils import timezone
+
+from .claim import claimer_for
+from .claim.base import Renewal
+from .conf import settings as conf
+from .exceptions import InvalidWorkspaceError, LeaseLost
+from .jsonvalues import storable_problem
+from .models import Job, JobState, leased_states
+from .registry import JobSpec
+
+logger = logging.getLogger(__name__)
+
+# Longest delay a retry may be put off by: far beyond any useful backoff, and well inside what a
+# datetime can add to now.
+MAX_BACKOFF_SECONDS = 366 * 24 * 3600.0
+
+# Columns of a running job that only its owner's transitions write: a task's job.save() writing
+# them back from its stale copy could undo a cancel or shorten the lease the heartbeat renewed.
+WORKER_FIELDS = frozenset(
+    {"state", "lease_owner", "lease_expires_at", "attempts", "rescues", "step", "next_task"}
+    | {"started_at", "finished_at", "last_error", "traceback", "unique_key"}
+)
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who runs the step, and for how long the job stays theirs without a heartbeat."""
+
+    owner: str
+    seconds: float
+
+    def until(self, now: datetime.datetime) -> datetime.datetime:
+        """When a lease taken or renewed at ``now`` expires."""
+        return now + datetime.timedelta(seconds=self.seconds)
+
+
+# -- the values of each state -----------------------------------------------------------------
+
+
+def claimed_values(owner: str, now: datetime.datetime, until: datetime.datetime) -> dict:
+    """What a claim writes (as expressions: attempts and started_at depend on the row)."""
+    return dict(
+        state=JobState.PROCESSING,
+        lease_owner=owner,
+        lease_expires_at=until,
+        attempts=F("attempts") + 1,
+        modified=now,
+        started_at=Coalesce("started_at", Value(now)),
+    )
+
+
+def advanced_values(
+    job: Job, spec: JobSpec, index: int, lease: Lease, keep: bool, now: datetime.datetime
+) -> dict[str, Any]:
+    """A succeeded step that has a successor: READY, or kept PROCESSING for the next step.
+
+    Every success names the same columns, so a group written together never mixes in a value
+    the job's next step has already set in memory.
+    """
+    following = index + 1
+    values: dict[str, Any] = dict(
+        step=following,
+        next_task=spec.tasks[following],
+        workspace=job.workspace,
+        result=job.result,
+        attempts=1 if keep else 0,
+        run_after=None,
+        finished_at=None,
+        unique_key=job.unique_key,
+        last_error="",
+        traceback="",
+        modified=now,
+    )
+    if keep:
+        values.update(state=JobState.PROCESSING, lease_expires_at=lease.until(now))
+    else:
+        values.update(state=JobState.READY, lease_expires_at=None)
+    return values
+
+
+def completed_values(job: Job, index: int, now: datetime.datetime) -> dict[str, Any]:
+    """The last step succeeded."""
+    return dict(
+        state=JobState.COMPLETED,
+        step=index + 1,
+        next_task="",
+        workspace=job.workspace,
+        result=job.result,
+        attempts=0,
+        run_after=None,
+        lease_expires_at=None,
+        finished_at=now,
+        unique_key=None,
+        last_error="",
+        traceback="",
+        modified=now,
+    )
+
+
+def retry_values(error: BaseException, delay: float, now: datetime.datetime) -> dict[str, Any]:
+    """A failed attempt with attempts left; the workspace is not written (see README)."""
+    return dict(
+        state=JobState.READY,
+        run_after=now + datetime.timedelta(seconds=delay),
+        lease_expires_at=None,
+        last_error=error_message(error),
+        traceback=error_trace(error),
+        modified=now,
+    )
+
+
+def failed_values(job: Job, error: BaseException, now: datetime.datetime) -> dict[str, Any]:
+    """The last attempt failed: the job ends FAILED with its error and traceback."""
+    values: dict[str, Any] = dict(
+        state=JobState.FAILED,
+        lease_expires_at=None,
+        finished_at=now,
+        unique_key=None,
+        last_error=error_message(error),
+        traceback=error_trace(error),
+        modified=now,
+    )
+    # The workspace as the failed step and the failure hook left it, when it can be stored (the
+    # failure may be that it cannot); else the row keeps the workspace from before the step.
+    if storable_problem(job.workspace) is None:
+        values["workspace"] = job.workspace
+    return values
+
+
+def cancelled_values(now: datetime.datetime) -> dict[str, Any]:
+    """A cancelled job: finished, and its unique key freed."""
+    return dict(
+        state=JobState.CANCELLED,
+        lease_expires_at=None,
+        finished_at=now,
+        unique_key=None,
+        modified=now,
+    )
+
+
+def error_message(error: BaseException) -> str:
+    """``module.Class: message``, as last_error keeps it."""
+    return f"{type(error).__module__}.{type(error).__qualname__}: {error}"
+
+
+def error_trace(error: BaseException) -> str:
+    """The formatted traceback of ``error``."""
+    return "".join(traceback.format_exception(type(error), error, error.__traceback__))
+
+
+def check_storable(job: Job) -> None:
+    """Fail the step, not the later write, when the task left a value the database refuses."""
+    for name in ("workspace", "result"):
+        problem = storable_problem(getattr(job, name))
+        if problem is not None:
+            raise InvalidWorkspaceError(
+                f"the task left job.{name} not JSON-serialisable as the database stores it: "
+                f"{problem} "
+                "(allowed: JSON objects, arrays, strings, finite numbers, true/false/null)"
+            )
+
+
+# -- the guarded statements ---------------------------------------------------------------------
+
+
+def leased_rows(job: Job, owner: str | None) -> Any:
+    """The job's row while it is PROCESSING under ``owner`` (any owner when None)."""
+    rows = Job.objects.filter(pk=job.pk, state=JobState.PROCESSING)
+    return rows if owner is None else rows.filter(lease_owner=owner)
+
+
+def write(job: Job, owner: str | None, values: dict[str, Any]) -> bool:
+    """Write ``values`` while the job is still ours; set them on ``job`` too. One statement."""
+    if not leased_rows(job, owner).update(**values):
+        return False
+    for name, value in values.items():
+        setattr(job, name, value)
+    return True
+
+
+def cancel_if_stopping(job: Job, owner: str | None) -> bool:
+    """A job cancelled while its step ran ends CANCELLED; the step's result is discarded."""
+    rows = Job.objects.filter(pk=job.pk, state=JobState.STOPPING)
+    if owner is not None:
+        rows = rows.filter(lease_owner=owner)
+    if not rows.update(**cancelled_values(timezone.now())):
+        return False
+    job.state = JobState.CANCELLED
+    logger.info("event=job_cancelled job=%s id=%s", job.name, job.pk)
+    return True
+
+
+def why_not_ours(job: Job, owner: str | None) -> str:
+    """After a guarded write matched nothing: 'cancelled' (and ended), 'deleted' or 'lost'."""
+    if cancel_if_stopping(job, owner):
+        return "cancelled"
+    if not Job.objects.filter(pk=job.pk).exists():
+        return "deleted"
+    return "lost"
+
+
+def claim_job(job: Job, lease: Lease) -> bool:
+    """Claim one waiting job by id, whatever its run_after (test helpers); True when claimed."""
+    now = timezone.now()
+    rows = Job.objects.filter(pk=job.pk, state__in=(JobState.NEW, JobState.READY))
+    if not rows.update(**claimed_values(lease.owner, now, lease.until(now))):
+        return False
+    job.refresh_from_db()
+    return True
+
+
+def release(ids: list[Any], owner: str) -> tuple[int, int]:
+    """Hand claimed jobs whose step never started back; returns (released, cancelled).
+
+    The claim's attempt is taken back; a job cancelled meanwhile ends now.
+    """
+    if not ids:
+        return 0, 0
+    now = timezone.now()
+    released = Job.objects.filter(pk__in=ids, lease_owner=owner, state=JobState.PROCESSING).update(
+        state=Case(
+            When(step=0, attempts=1, then=Value(JobState.NEW)), default=Value(JobState.READY)
+        ),
+        attempts=F("attempts") - 1,
+        lease_expires_at=None,
+        modified=now,
+    )
+    cancelled = Job.objects.filter(pk__in=ids, lease_owner=owner, state=JobState.STOPPING).update(
+        **cancelled_values(now)
+    )
+    return released, cancelled
+
+
+def save_data(job: Job, *, using: str | None = None, update_fields: Any = None, **_: Any) -> None:
+    """A task's job.save() of its running job: data columns only, under the lease.
+
+    Raises LeaseLost when the job was cancelled, deleted or taken over (nothing is saved), and
+    ValueError for update_fields naming the worker's columns (WORKER_FIELDS).
+    """
+    names = None if update_fields is None else set(update_fields)
+    refused = (names or set()) & WORKER_FIELDS
+    if refused:
+        raise ValueError(
+            f"a running job's {', '.join(sorted(refused))} belong to its worker and cannot "
+            "be saved from a task; change job.workspace (or run_after, priority)"
+        )
+    model = type(job)
+    fields = [
+        field
+        for field in model._meta.concrete_fields
+        if not field.primary_key
+        and field.name not in WORKER_FIELDS
+        and (names is None or field.name in names or field.attname in names)
+    ]
+    using = using or router.db_for_write(model, instance=job)
+    pre_save.send(model, instance=job, raw=False, using=using, update_fields=names)
+    values = {field.attname: field.pre_save(job, False) for field in fields}
+    if "workspace" in values:
+        problem = storable_problem(values["workspace"])
+        if problem is not None:
+            raise InvalidWorkspaceError(f"job.workspace cannot be stored: {problem}")
+    saved = (
+        model._base_manager.using(using)
+        .filter(pk=job.pk, state=JobState.PROCESSING, lease_owner=job.lease_owner)
+        .update(**values)
+    )
+    if not saved:
+        raise LeaseLost(
+            f"job {job.pk} is no longer running under lease {job.lease_owner!r} "
+            "(cancelled, deleted, or taken over after the lease expired): not saved"
+        )
+    post_save.send(model, instance=job, created=False, raw=False, using=using, update_fields=names)
+
+
+# -- leases: renewal and rescue (never waiting on a row another transaction locks) ---------------
+
+
+def renew(ids: Iterable[Any], owner: str, until: datetime.datetime) -> Renewal:
+    """Extend the leases ``owner`` holds on ``ids``; see Renewal for what comes back.
+
+    A row another transaction has locked (an atomic step that saved its job, an operator's
+    long transaction) is skipped, not waited for, and reported as skipped: waiting would hold up
+    every other lease until that transaction ends, and those leases would lapse.
+    """
+    return claimer_for(router.db_for_write(Job)).renew(list(ids), owner, until)
+
+
+def rescue_expired(now: datetime.datetime | None = None) -> tuple[int, int, list[Job]]:
+    """Return steps whose lease expired to the queue; returns (requeued, cancelled, given up).
+
+    A lease expires only when its worker stopped renewing it: killed, frozen or cut off. Such a
+    step may have run partly, so it runs again (at least once). After DBQ_MAX_RESCUES rescues
+    the job is FAILED instead, so a step that kills its worker cannot loop forever; the caller
+    runs the failure hooks of the jobs given up on. A STOPPING job (cancelled while its step
+    ran) ends CANCELLED. Rows another transaction locks are skipped until a later rescue.
+    """
+    now = now or timezone.now()
+    # leased_states() repeats the condition of the partial index dbq_job_lease_idx.
+    expired = leased_states() & (Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True))
+    limit = conf.DBQ_MAX_RESCUES
+    return claimer_for(router.db_for_write(Job)).rescue(
+        expired,
+        now,
+        limit,
+        requeue=dict(
+            state=JobState.READY,
+            lease_expires_at=None,
+            rescues=F("rescues") + 1,
+            last_error=RESCUE_MESSAGE,
+            modified=now,
+        ),
+        give_up=dict(
+            state=JobState.FAILED,
+            lease_expires_at=None,
+            finished_at=now,
+            unique_key=None,
+            last_error=f"{RESCUE_MESSAGE}; gave up after {limit} rescues",
+            modified=now,
+        ),
+        cancel=cancelled_values(now),
+    )
+
+
+RESCUE_MESSAGE = "django_dbq.LeaseExpired: the worker running this step stopped (lease expired)"
+
+
+# -- retry policy --------------------------------------------------------------------------------
+
+
+def backoff_seconds(
+    spec: JobSpec, attempt: int, rand: Callable[[], float] = random.random
+) -> float:
+    """Delay before retry ``attempt`` + 1: exponential from the base, capped, with jitter.
+
+    Never overflows: the exponent stops growing once the delay has reached the cap.
+    """
+    base = spec.retry_backoff or conf.DBQ_RETRY_BACKOFF
+    cap = min(spec.retry_backoff_max or conf.DBQ_RETRY_BACKOFF_MAX, MAX_BACKOFF_SECONDS)
+    doublings = max(attempt - 1, 0)
+    if base <= 0 or not math.isfinite(base):
+        delay = cap
+    elif doublings >= math.log2(max(cap / base, 1.0)) + 1:
+        delay = cap
+    else:
+        delay = min(cap, base * 2.0**doublings)
+    # Jitter in [50%, 100%] spreads retries of jobs that failed together.
+    return delay * (0.5 + rand() / 2)
