@@ -99,6 +99,22 @@ JOBS = {
     "saves_itself": ["tests.tasks.save_mid_step", "tests.tasks.record"],
     "cancelled_then_saved": ["tests.tasks.cancel_then_save", "tests.tasks.record"],
     "busy_with_timeout": {"tasks": ["tests.tasks.busy_until_stopped"], "timeout": 0.3},
+    "process_atomic_save": {"tasks": ["tests.tasks.save_and_hold"], "atomic": True},
+    "process_long": ["tests.tasks.record_start_and_end"],
+    "leaves_nan": ["tests.tasks.leave_nan", "tests.tasks.record"],
+    "leaves_nul": ["tests.tasks.leave_nul"],
+    "checkpoints": {"tasks": ["tests.tasks.save_then_fail"], "retries": 1, "retry_backoff": 0.01},
+    "checkpoints_atomic": {
+        "tasks": ["tests.tasks.save_then_fail"],
+        "retries": 1,
+        "retry_backoff": 0.01,
+        "atomic": True,
+    },
+    "deletes_itself": ["tests.tasks.delete_own_job", "tests.tasks.record"],
+    "atomic_cancelled": {
+        "tasks": ["tests.tasks.write_marker_then_cancel", "tests.tasks.record"],
+        "atomic": True,
+    },
 }
 # The shutdown process tests give their workers a short lease, to see rescues within seconds.
 DBQ_LEASE_SECONDS = float(os.environ.get("DBQ_LEASE_SECONDS", 30))

@@ -151,3 +151,63 @@ def cancel_then_save(job):
     Job.objects.filter(pk=job.pk).cancel()
     job.workspace["after_cancel"] = True
     job.save()
+
+
+def save_and_hold(job):
+    """Saves its job (an atomic step then holds the row locked), then works for a while."""
+    job.workspace["saved"] = True
+    job.save()
+    time.sleep(job.workspace.get("seconds", 3))
+
+
+def record_start_and_end(job):
+    """Records when it starts and when it ends, so that overlapping runs show."""
+    from tests.models import StepRun
+
+    StepRun.objects.create(job_id=job.pk, step="start")
+    time.sleep(job.workspace.get("seconds", 3))
+    StepRun.objects.create(job_id=job.pk, step="end")
+
+
+def leave_nan(job):
+    job.workspace["ratio"] = float("nan")
+
+
+def leave_nul(job):
+    job.result = {"text": "a\x00b"}
+
+
+def save_then_fail(job):
+    """Checkpoints the workspace with job.save(), then fails."""
+    job.workspace["checkpoint"] = job.workspace.get("checkpoint", 0) + 1
+    job.save()
+    job.workspace["unsaved"] = True
+    if job.attempts < 2:
+        raise RuntimeError("fails after its checkpoint")
+
+
+def delete_own_job(job):
+    """The job's row is deleted (by an operator, say) while its step runs."""
+    from django_dbq.models import Job
+
+    Job.objects.filter(pk=job.pk).delete()
+
+
+def write_marker_then_cancel(job):
+    """An atomic step writes a row; an operator (another connection) cancels the job meanwhile."""
+    import threading
+
+    from django.db import connections
+
+    from django_dbq.models import Job
+    from tests.models import Marker
+
+    Marker.objects.create(job_id=job.pk)
+
+    def cancel():
+        Job.objects.filter(pk=job.pk).cancel()
+        connections.close_all()
+
+    operator = threading.Thread(target=cancel)
+    operator.start()
+    operator.join()
