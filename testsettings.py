@@ -111,6 +111,8 @@ JOBS = {
         "atomic": True,
     },
     "deletes_itself": ["tests.tasks.delete_own_job", "tests.tasks.record"],
+    "cancels_the_others": ["tests.tasks.cancel_the_others"],
+    "slow_then_more": ["tests.tasks.sleep_then_cancel_self", "tests.tasks.record"],
     "atomic_cancelled": {
         "tasks": ["tests.tasks.write_marker_then_cancel", "tests.tasks.record"],
         "atomic": True,

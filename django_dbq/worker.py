@@ -32,6 +32,10 @@ logger = logging.getLogger(__name__)
 # A step slower than this makes the worker hand back the jobs it claimed in advance, so other
 # workers can run them, and claim one at a time until steps are fast again.
 SLOW_STEP_SECONDS = 0.2
+# A claimed job whose step has not started is looked at again (one SELECT for what is left of
+# the batch) when the worker last saw it longer ago than this, so a cancel that committed
+# meanwhile wins. Looking before every step would cost a round trip per step.
+RECHECK_SECONDS = 0.01
 
 
 def default_worker_id() -> str:
@@ -178,10 +182,17 @@ class Worker:
         if not jobs:
             return 0
         ran = 0
+        looked = time.monotonic()  # when this worker last saw the batch's rows (the claim)
         for position, job in enumerate(jobs):
             if not self.alive or self._quota_reached() or (ran and self._gave_back_prefetch):
                 self.release(jobs[position:])
                 break
+            if time.monotonic() - looked > RECHECK_SECONDS:
+                # A cancel may have committed while this job waited behind the others.
+                self.leases.lose(
+                    transitions.not_ours([j.pk for j in jobs[position:]], self.worker_id)
+                )
+                looked = time.monotonic()
             if self.leases.is_lost(job.pk):
                 # Cancelled (or taken over) while it waited in this batch: the heartbeat saw
                 # it, so do not start it. release() ends a cancelled job now.
@@ -252,6 +263,9 @@ class Worker:
                     self.outcomes.flush()
                 if not outcome.kept:
                     return steps
+                if elapsed > RECHECK_SECONDS:
+                    # A cancel may have committed while the step ran: look before the next one.
+                    self.leases.lose(transitions.not_ours([job.pk], self.worker_id))
                 if self.leases.is_lost(job.pk):
                     # Cancelled, or its lease lost, while a step ran: run nothing more of it.
                     logger.info("event=chain_stopped job=%s id=%s", job.name, job.pk)

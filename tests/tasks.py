@@ -211,3 +211,19 @@ def write_marker_then_cancel(job):
     operator = threading.Thread(target=cancel)
     operator.start()
     operator.join()
+
+
+def cancel_the_others(job):
+    """Works a little while an operator cancels the other 'basic' jobs of the batch."""
+    from django_dbq.models import Job
+
+    time.sleep(0.05)
+    Job.objects.filter(name="basic").exclude(pk=job.pk).cancel()
+
+
+def sleep_then_cancel_self(job):
+    """A long step during which an operator cancels the job."""
+    from django_dbq.models import Job
+
+    time.sleep(job.workspace.get("seconds", 0.05))
+    Job.objects.filter(pk=job.pk).cancel()

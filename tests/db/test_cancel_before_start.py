@@ -1,0 +1,35 @@
+"""A cancel that commits while a claimed job waits for its step wins: the step never starts."""
+
+import pytest
+
+from django_dbq.models import Job, JobState
+from django_dbq.worker import Worker
+from tests import tasks
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_job_cancelled_while_it_waited_in_a_claimed_batch_never_starts(settings):
+    settings.DBQ_CLAIM_BATCH_SIZE = 10
+    first = Job.objects.create(name="cancels_the_others", priority=1)
+    waiting = [Job.objects.create(name="basic") for _ in range(2)]
+    worker = Worker("default", batch_size=10)
+    worker.batch_size = 10  # claim all three at once, as a worker whose steps are fast does
+
+    worker.run_batch()
+
+    assert Job.objects.get(pk=first.pk).state == JobState.COMPLETED
+    assert [call for call in tasks.CALLS if call[0] == "task"] == []  # no step of theirs ran
+    assert {Job.objects.get(pk=job.pk).state for job in waiting} == {JobState.CANCELLED}
+
+
+def test_a_job_cancelled_during_a_long_step_starts_no_further_step(settings):
+    settings.DBQ_OUTCOME_DELAY = 60  # its step's outcome waits in the buffer
+    job = Job.objects.create(name="slow_then_more", workspace={"seconds": 0.05})
+    worker = Worker("default")
+
+    worker.run_batch()
+
+    job.refresh_from_db()
+    assert job.state == JobState.CANCELLED
+    assert [call for call in tasks.CALLS if call[0] == "task"] == []  # step 2 never started
