@@ -7,7 +7,7 @@ from typing import Any
 from django.core import checks
 from django.db import connections, router
 
-from .registry import get_registry
+from .registry import get_registry, is_import_path
 
 
 @checks.register("django_dbq")
@@ -27,7 +27,8 @@ def check_jobs(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessa
             )
     for spec in registry.specs.values():
         for path in spec.declared_paths():
-            messages.extend(_check_path(spec.name, path))
+            if is_import_path(path):  # the registry reported the others (E005)
+                messages.extend(_check_path(spec.name, path))
     return messages
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 # Imported here rather than inside the methods that use them: enqueueing runs those for every
 # job, and an import statement in a function costs about a microsecond per call.
 from . import signals
+from .compat import LegacyJobMixin
 from .exceptions import DuplicateJobError, EnqueueError
 from .ids import new_job_id
 from .queries import JobManager, JobQuerySet  # noqa: F401 - importable from here, as before
@@ -28,7 +29,7 @@ from .states import (  # noqa: F401 - importable from here, as before
 logger = logging.getLogger(__name__)
 
 
-class Job(models.Model):
+class Job(LegacyJobMixin, models.Model):
     """A job: a named pipeline of tasks sharing one JSON workspace."""
 
     STATES = JobState
@@ -245,11 +246,6 @@ class Job(models.Model):
         changed = type(self).objects.using(self._state.db).filter(pk=self.pk).cancel()
         self.refresh_from_db(fields=["state", "finished_at", "unique_key", "modified"])
         return changed
-
-    @staticmethod
-    def get_queue_depths(*, exclude_future_jobs: bool = False) -> dict[str, int]:
-        """django-db-queue 3.x: waiting jobs per queue name."""
-        return Job.objects.queue_depths(exclude_future_jobs=exclude_future_jobs)
 
     @property
     def step_count(self) -> int | None:

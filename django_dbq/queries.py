@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Case, Count, F, Q, Value, When
 from django.utils import timezone
 
+from .compat import LegacyJobQuerySetMixin
 from .conf import settings as conf
 from .exceptions import DuplicateJobError
 from .registry import get_registry
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class JobQuerySet(models.QuerySet):
+class JobQuerySet(LegacyJobQuerySetMixin, models.QuerySet):
     """Queries over jobs."""
 
     def runnable(self, queue_name: str | None = None, now: datetime.datetime | None = None):
@@ -32,37 +33,33 @@ class JobQuerySet(models.QuerySet):
         )
         return qs if queue_name is None else qs.filter(queue_name=queue_name)
 
-    def to_process(self, queue_name: str):
-        """django-db-queue 3.x: runnable jobs of a queue, locked for update (use in atomic())."""
-        return self.select_for_update().runnable(queue_name).order_by("-priority", "created")
-
-    def get_ready_or_none(self, queue_name: str, max_retries: int = 3):
-        """django-db-queue 3.x: the next runnable job of a queue, locked, or None."""
-        from django.db import DatabaseError
-
-        for attempt in range(max_retries + 1):
-            try:
-                return self.to_process(queue_name).first()
-            except DatabaseError:
-                if attempt == max_retries:
-                    raise
-                logger.warning("event=claim_retry queue=%s attempt=%s", queue_name, attempt + 1)
-        return None
-
     def delete_old(
         self, hours: float | None = None, batch_size: int | None = None, progress=None
     ) -> int:
-        """Delete finished jobs created more than ``hours`` ago, in batches; return how many."""
+        """Delete jobs that ended more than ``hours`` after creation, in batches; return how many.
+
+        Ended: COMPLETED, FAILED, CANCELLED, and STOPPING (as 3.x did) once no worker holds a
+        live lease on it, i.e. the worker running its cancelled step died.
+        """
         hours = conf.DBQ_DELETE_JOBS_AFTER_HOURS if hours is None else hours
         batch_size = batch_size or conf.DBQ_DELETE_BATCH_SIZE
-        cutoff = timezone.now() - datetime.timedelta(hours=hours)
-        old = self.filter(state__in=FINISHED_STATES, created__lte=cutoff)
+        now = timezone.now()
+        # Expired as rescue_expired_leases() sees it: a live lease is one in the future.
+        abandoned = Q(state=JobState.STOPPING) & (
+            Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
+        )
+        old = self.filter(
+            Q(state__in=FINISHED_STATES) | abandoned,
+            created__lte=now - datetime.timedelta(hours=hours),
+        )
         deleted = 0
         while True:
             ids = list(old.order_by().values_list("pk", flat=True)[:batch_size])
             if not ids:
                 return deleted
-            count, _ = self.model.objects.filter(pk__in=ids).delete()
+            # The DELETE repeats the condition: a job retried, or a lease renewed, since the
+            # SELECT is kept.
+            count, _ = old.filter(pk__in=ids).delete()
             deleted += count
             if progress:
                 progress(deleted)

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from .schedule_sync import ScheduleSpec
 
 HOOK_KEYS = ("creation_hook", "pre_task_hook", "post_task_hook", "failure_hook")
+# Hooks that only a worker runs. Like task paths, enqueueing never imports them (3.x did not).
+RUN_TIME_HOOK_KEYS = ("pre_task_hook", "post_task_hook", "failure_hook")
 OPTION_KEYS = (
     "workspace_schema",
     "retries",
@@ -52,6 +54,9 @@ class Problem:
     check_id: str
     message: str
     hint: str = ""
+    # False for a problem only running the job can trip over (a path that does not import):
+    # the job can still be enqueued, as in django-db-queue 3.x, and that step fails at run time.
+    blocks_enqueue: bool = True
 
 
 @dataclass(frozen=True)
@@ -119,7 +124,10 @@ class JobSpec:
                 f"job {self.name!r} does not declare {path!r} in JOBS; "
                 f"its tasks are {list(self.tasks)}"
             )
-        return _import(path)
+        try:
+            return _import(path)
+        except ImportError as error:
+            raise ImportError(f"job {self.name!r} cannot import {path!r}: {error}") from error
 
     def validate_workspace(self, workspace: Any) -> None:
         """Raise InvalidWorkspaceError unless the workspace is a JSON object matching the schema."""
@@ -248,8 +256,18 @@ class Registry:
         """The declared job names, sorted."""
         return sorted(self.specs)
 
-    def _problem(self, name: str | None, check_id: str, message: str, hint: str = "") -> None:
-        self.problems.setdefault(name, []).append(Problem(check_id, message, hint))
+    def _problem(
+        self,
+        name: str | None,
+        check_id: str,
+        message: str,
+        hint: str = "",
+        blocks_enqueue: bool = True,
+    ) -> None:
+        self.problems.setdefault(name, []).append(Problem(check_id, message, hint, blocks_enqueue))
+
+    def _blocking(self, name: str) -> int:
+        return sum(problem.blocks_enqueue for problem in self.problems.get(name, ()))
 
     def _parse(self, name: Any, entry: Any) -> JobSpec | None:
         if not isinstance(name, str) or not name or len(name) > 100:
@@ -277,7 +295,7 @@ class Registry:
                 f"not {type(entry).__name__}.",
             )
             return None
-        before = len(self.problems.get(name, []))
+        before = self._blocking(name)
         unknown = sorted(set(entry) - set(ALLOWED_KEYS))
         if unknown:
             self._problem(
@@ -291,21 +309,26 @@ class Registry:
             self._problem(name, "E004", f"JOBS[{name!r}] must declare a non-empty list of tasks.")
             tasks = ()
         for path in tasks:
-            if not isinstance(path, str) or "." not in path or len(path) > 255:
+            if not isinstance(path, str) or not is_import_path(path) or len(path) > 255:
                 self._problem(
                     name,
                     "E005",
                     f"JOBS[{name!r}] task {path!r} must be a dotted import path "
                     "of at most 255 characters.",
+                    # Stored in next_task, so it must be a string that fits the column.
+                    blocks_enqueue=not isinstance(path, str) or len(path) > 255,
                 )
         for key in HOOK_KEYS:
             value = entry.get(key)
-            if value is not None and (not isinstance(value, str) or "." not in value):
+            if value is not None and (not isinstance(value, str) or not is_import_path(value)):
                 self._problem(
-                    name, "E005", f"JOBS[{name!r}][{key!r}] must be a dotted import path."
+                    name,
+                    "E005",
+                    f"JOBS[{name!r}][{key!r}] must be a dotted import path.",
+                    blocks_enqueue=not isinstance(value, str) or key not in RUN_TIME_HOOK_KEYS,
                 )
         options = self._parse_options(name, entry)
-        if len(self.problems.get(name, [])) > before:
+        if self._blocking(name) > before:
             return None
         spec = JobSpec(
             name=name,
@@ -318,7 +341,7 @@ class Registry:
                 spec.validate_workspace(schedule.workspace)
             except InvalidWorkspaceError as error:
                 self._problem(name, "E010", f"JOBS[{name!r}] schedule {schedule.name!r}: {error}")
-        if len(self.problems.get(name, [])) > before:
+        if self._blocking(name) > before:
             return None
         return spec
 
@@ -380,6 +403,11 @@ class Registry:
             self._problem(name, "E010", problem)
         options["schedules"] = schedules
         return options
+
+
+def is_import_path(path: str) -> bool:
+    """Whether a path has the shape of a dotted import path (module.attribute)."""
+    return "." in path
 
 
 def _schema_problem(schema: Any) -> str:

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from . import transitions
 from .claim import claimer_for
+from .compat import LegacyWorkerMixin
 from .conf import settings as conf
 from .executor import run_step
 from .heartbeat import Heartbeat
@@ -43,7 +44,7 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-class Worker:
+class Worker(LegacyWorkerMixin):
     """Runs the jobs of one queue, step by step, until stopped."""
 
     def __init__(
@@ -77,7 +78,7 @@ class Worker:
         self.alive = True
         self.steps_run = 0
         self.current_job: Job | None = None
-        self.last_job_finished: float | None = None
+        self._last_step_ended: float | None = None  # time.monotonic(), for the rate limit
         # Jobs whose lease this worker holds (the heartbeat renews exactly these), and those
         # of them it lost (cancelled, taken over, deleted, outcome not written).
         self.leases = LeaseLedger()
@@ -228,11 +229,6 @@ class Worker:
             if heartbeat is not None:
                 heartbeat.stop()
 
-    def process_job(self) -> None:
-        """django-db-queue 3.x: one iteration of the loop, honouring the rate limit."""
-        self._respect_rate_limit()
-        self._process_job()
-
     def _run_job(self, job: Job, chain: bool = True) -> int:
         """Run a claimed job's steps while this worker may keep it; returns steps run."""
         steps = 0
@@ -256,7 +252,7 @@ class Worker:
                 elapsed = time.monotonic() - started
                 steps += 1
                 self.steps_run += 1
-                self.last_job_finished = time.monotonic()
+                self._last_step_ended = time.monotonic()
                 if elapsed > SLOW_STEP_SECONDS:
                     self._gave_back_prefetch = True
                 if self.outcomes.due():
@@ -331,8 +327,8 @@ class Worker:
     # -- waiting, housekeeping, errors ----------------------------------------------------------
 
     def _respect_rate_limit(self) -> None:
-        if self.rate_limit_in_seconds and self.last_job_finished is not None:
-            deadline = self.last_job_finished + self.rate_limit_in_seconds
+        if self.rate_limit_in_seconds and self._last_step_ended is not None:
+            deadline = self._last_step_ended + self.rate_limit_in_seconds
             # A wake-up (a notification) may end a wait early: wait again until the deadline.
             while self.alive and (remaining := deadline - time.monotonic()) > 0:
                 self._waker_instance().wait(remaining)

@@ -19,6 +19,11 @@ def test_unimportable_path_is_e005(settings):
     assert ids_for(settings, {"j": ["tests.tasks.missing"]}) == ["django_dbq.E005"]
 
 
+def test_a_task_path_that_is_not_dotted_is_one_e005(settings):
+    # Reported by the registry, and not once more as a path that does not import.
+    assert ids_for(settings, {"j": ["a"]}) == ["django_dbq.E005"]
+
+
 def test_non_callable_path_is_e006(settings):
     assert ids_for(settings, {"j": ["tests.tasks.CALLS"]}) == ["django_dbq.E006"]
 

@@ -1,12 +1,16 @@
 """Code written for django-db-queue 3.3 keeps working."""
 
 import datetime
+from unittest import mock
 
 import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from django_dbq.management.commands.worker import Worker
 from django_dbq.models import Job
+from django_dbq.testing import drain
+from tests import tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -105,3 +109,71 @@ def test_a_step_run_by_process_job_keeps_its_lease_while_it_runs():
     assert rescued == [0]
     assert (job.state, job.rescues, len(job.workspace["run"])) == (Job.STATES.COMPLETED, 0, 3)
     assert worker.heartbeat is None  # the step's own heartbeat stopped with it
+
+
+def test_a_job_whose_task_paths_do_not_import_is_enqueued_as_in_3x(settings):
+    settings.JOBS = {"legacy": {"tasks": ["a", "b"]}}
+    job = Job.objects.create(name="legacy")
+    job.refresh_from_db()
+    assert (job.state, job.next_task, job.step) == (Job.STATES.NEW, "a", 0)
+
+
+def test_a_step_whose_path_does_not_import_fails_its_job_and_the_worker_goes_on(settings):
+    settings.JOBS = {"legacy": ["a"], "basic": ["tests.tasks.record"]}
+    broken = Job.objects.create(name="legacy")
+    fine = Job.objects.create(name="basic")
+    drain()
+    broken.refresh_from_db()
+    fine.refresh_from_db()
+    assert broken.state == Job.STATES.FAILED
+    assert "job 'legacy' cannot import 'a'" in broken.last_error
+    assert fine.state == Job.STATES.COMPLETED
+
+
+def test_a_pre_task_hook_that_does_not_import_fails_the_step(settings):
+    settings.JOBS = {"legacy": {"tasks": ["tests.tasks.record"], "pre_task_hook": "nohook"}}
+    job = Job.objects.create(name="legacy")
+    drain()
+    job.refresh_from_db()
+    assert job.state == Job.STATES.FAILED
+    assert "cannot import 'nohook'" in job.last_error
+    assert tasks.CALLS == []  # the task did not run
+
+
+def test_update_next_task_advances_a_saved_job(settings):
+    job = Job.objects.create(name="three_steps")
+    job.update_next_task()
+    job.save()
+    job.refresh_from_db()
+    assert (job.next_task, job.step) == ("tests.tasks.add_one", 1)
+
+
+def test_process_job_runs_one_step_then_waits_out_the_rate_limit():
+    job = Job.objects.create(name="three_steps")
+    worker = Worker("default", 60)
+    with mock.patch("django_dbq.management.commands.worker.sleep") as sleep:
+        worker.process_job()
+        worker.process_job()
+    job.refresh_from_db()
+    assert (sleep.call_count, job.step) == (2, 1)
+    assert worker.last_job_finished <= timezone.now()
+
+
+def test_a_worker_run_after_process_job_keeps_its_own_rate_limit_clock():
+    job = Job.objects.create(name="three_steps")
+    worker = Worker("default", 0.01, burst=True)
+    with mock.patch("django_dbq.management.commands.worker.sleep"):
+        worker.process_job()
+    worker.run_loop()
+    job.refresh_from_db()
+    assert job.state == Job.STATES.COMPLETED
+
+
+def test_shutdown_lets_the_current_job_run_on_rather_than_cancelling_it():
+    # 3.x marked the current job STOPPING; here STOPPING means cancelled (docs/upgrading.md).
+    job = Job.objects.create(name="basic")
+    worker = Worker("default", 1)
+    worker.current_job = job
+    worker.shutdown(None, None)
+    job.refresh_from_db()
+    assert (worker.alive, job.state) == (False, Job.STATES.NEW)

@@ -57,6 +57,46 @@ def test_task_path_must_be_dotted():
     assert ids(Registry({"j": ["nodots"]})) == ["E005"]
 
 
+def test_a_job_whose_task_paths_are_not_dotted_can_still_be_enqueued():
+    # As in django-db-queue 3.x, which imported a task only when a worker ran it.
+    registry = Registry({"j": ["a", "b"]})
+    assert registry.get("j").tasks == ("a", "b")
+    assert [p.blocks_enqueue for p in registry.problems["j"]] == [False, False]
+
+
+@pytest.mark.parametrize("hook", ["pre_task_hook", "post_task_hook", "failure_hook"])
+def test_a_hook_only_workers_run_does_not_block_enqueueing_when_not_dotted(hook):
+    registry = Registry({"j": {"tasks": ["a.b"], hook: "nodots"}})
+    assert ids(registry) == ["E005"]
+    assert getattr(registry.get("j"), hook) == "nodots"
+
+
+def test_a_creation_hook_that_is_not_dotted_blocks_enqueueing():
+    with pytest.raises(ConfigurationError, match="'creation_hook'.*dotted import path"):
+        Registry({"j": {"tasks": ["a.b"], "creation_hook": "nodots"}}).get("j")
+
+
+@pytest.mark.parametrize("path", ["a." + "b" * 254, 42])
+def test_a_task_path_next_task_cannot_hold_blocks_enqueueing(path):
+    with pytest.raises(ConfigurationError, match="at most 255 characters"):
+        Registry({"j": [path]}).get("j")
+
+
+def test_other_problems_block_enqueueing_beside_a_path_that_is_not_dotted():
+    registry = Registry({"j": {"tasks": ["a"], "workspace_schema": {"type": "banana"}}})
+    assert ids(registry) == ["E005", "E007"]
+    with pytest.raises(ConfigurationError, match="workspace_schema"):
+        registry.get("j")
+
+
+def test_resolving_a_path_that_does_not_import_names_the_job_and_the_path():
+    spec = Registry({"j": ["a", "os.no_such_function"]}).get("j")
+    with pytest.raises(ImportError, match="job 'j' cannot import 'a'"):
+        spec.resolve("a")
+    with pytest.raises(ImportError, match="job 'j' cannot import 'os.no_such_function'"):
+        spec.resolve("os.no_such_function")
+
+
 def test_invalid_json_schema_is_reported():
     registry = Registry({"j": {"tasks": ["a.b"], "workspace_schema": {"type": "banana"}}})
     assert ids(registry) == ["E007"]

@@ -1,6 +1,7 @@
 """manage.py worker [queue_name]: run jobs until stopped."""
 
 import logging
+from time import sleep  # Worker.process_job() sleeps with it; 3.x tests patch it here
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -8,7 +9,7 @@ from django_dbq.management.arguments import non_negative_number, positive_int
 from django_dbq.pool import WorkerPool
 from django_dbq.worker import Worker
 
-__all__ = ["Command", "Worker"]
+__all__ = ["Command", "Worker", "sleep"]
 
 
 class Command(BaseCommand):
