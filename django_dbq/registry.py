@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -16,9 +15,8 @@ from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from .exceptions import ConfigurationError, InvalidWorkspaceError, UnknownJobError
-
-if TYPE_CHECKING:
-    from .schedule_sync import ScheduleSpec
+from .jsonvalues import storable_problem
+from .schedule_specs import ScheduleSpec, parse_declarations
 
 HOOK_KEYS = ("creation_hook", "pre_task_hook", "post_task_hook", "failure_hook")
 # Hooks that only a worker runs. Like task paths, enqueueing never imports them (3.x did not).
@@ -42,9 +40,6 @@ PER_JOB_OPTION_KEYS = ("retries", "retry_backoff", "retry_backoff_max", "timeout
 # workspace names, after checking that it really is one.
 DJANGO_TASK_JOB = "django_dbq.tasks"
 DJANGO_TASK_RUNNER = "django_dbq.tasks_backend.runner.run_task"
-
-# json.dumps(allow_nan=False) without building a new encoder on every call.
-_strict_json = json.JSONEncoder(allow_nan=False).encode
 
 
 @dataclass(frozen=True)
@@ -136,14 +131,13 @@ class JobSpec:
                 f"workspace for job {self.name!r} must be a JSON object (dict), "
                 f"not {type(workspace).__name__}"
             )
-        try:
-            # An empty workspace (the most common one) is valid JSON without encoding it.
-            if workspace:
-                _strict_json(workspace)
-        except (TypeError, ValueError) as error:
+        # An empty workspace (the most common one) is valid JSON without encoding it.
+        problem = storable_problem(workspace) if workspace else None
+        if problem is not None:
             raise InvalidWorkspaceError(
-                f"workspace for job {self.name!r} is not JSON-serialisable: {error}"
-            ) from None
+                f"workspace for job {self.name!r} is not JSON-serialisable as every database "
+                f"stores it: {problem}"
+            )
         if self.validator is None:
             return
         import jsonschema
@@ -396,8 +390,6 @@ class Registry:
                 f"not {unique!r}.",
             )
         options["unique"] = unique
-        from .schedule_sync import parse_declarations
-
         schedules, problems = parse_declarations(name, entry.get("schedules", ()))
         for problem in problems:
             self._problem(name, "E010", problem)

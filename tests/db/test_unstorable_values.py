@@ -82,3 +82,11 @@ def test_storable_problem_names_the_problem(value, problem):
 @pytest.mark.parametrize("value", [{"x": "C:\\u0000"}, {"x": "\ud83d\ude00"}, {"x": "😀"}, {}])
 def test_storable_problem_accepts_what_every_database_stores(value):
     assert transitions.storable_problem(value) is None
+
+
+def test_enqueueing_a_workspace_with_a_nul_character_is_refused_on_every_database():
+    from django_dbq.exceptions import InvalidWorkspaceError
+
+    with pytest.raises(InvalidWorkspaceError, match="NUL"):
+        Job.objects.create(name="basic", workspace={"text": "a\x00b"})
+    assert not Job.objects.exists()
