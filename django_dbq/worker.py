@@ -1,4 +1,4 @@
-"""The worker loop: claim, execute, heartbeat, wake-ups and shutdown. No vendor SQL here."""
+"""The worker loop: claim, run steps, hand their outcomes to the writer, wait for work."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 from django.db import DatabaseError, InterfaceError, connections, router
 from django.utils import timezone
@@ -18,14 +19,14 @@ from .claim import claimer_for
 from .compat import LegacyWorkerMixin
 from .conf import settings as conf
 from .executor import run_step
-from .heartbeat import Heartbeat
 from .leases import LeaseLedger
-from .maintenance import rescue_expired_leases
 from .models import Job
 from .notify import Waker, WakeupPipe, waker_for
+from .options import WorkerOptions
 from .outcomes import OutcomeBuffer
-from .scheduler import SchedulerThread, run_scheduler_once
-from .stopping import StepQuota, install_stop_handlers, restore_handlers
+from .periodic.heartbeat import Heartbeat
+from .runner import Runner
+from .stopping import StepQuota
 from .transitions import Lease
 
 logger = logging.getLogger(__name__)
@@ -52,29 +53,31 @@ class Worker(LegacyWorkerMixin):
         name: str = "default",
         rate_limit_in_seconds: float = 0,
         *,
-        burst: bool = False,
-        max_jobs: int | None = None,
-        poll_interval: float | None = None,
-        batch_size: int | None = None,
-        lease_seconds: float | None = None,
+        options: WorkerOptions | None = None,
         worker_id: str | None = None,
-        scheduler: bool | None = None,
         quota: StepQuota | None = None,
+        **settings: Any,
     ):
-        self.queue_name = name
-        self.rate_limit_in_seconds = rate_limit_in_seconds
-        self.burst = burst
-        self.max_jobs = max_jobs
-        # Shared by the threads of a pool, so that --max-jobs counts the steps of all of them.
-        self.quota = quota or StepQuota(max_jobs)
-        self.poll_interval = conf.DBQ_POLL_INTERVAL if poll_interval is None else poll_interval
-        self.max_batch_size = batch_size or conf.DBQ_CLAIM_BATCH_SIZE
+        """A loop for ``options`` (or for the queue ``name`` and WorkerOptions ``settings``).
+
+        ``quota`` is shared by the loops of one process, so that --max-jobs counts them all.
+        """
+        if options is None:
+            options = WorkerOptions(name, rate_limit_in_seconds, **settings)
+        self.options = options
+        self.queue_name = options.queue_name
+        self.rate_limit_in_seconds = options.rate_limit
+        self.burst = options.burst
+        self.max_jobs = options.max_jobs
+        self.quota = quota or StepQuota(options.max_jobs)
+        self.poll_interval = (
+            conf.DBQ_POLL_INTERVAL if options.poll_interval is None else options.poll_interval
+        )
+        self.max_batch_size = options.batch_size or conf.DBQ_CLAIM_BATCH_SIZE
         self.batch_size = 1
         self.lease = Lease(
-            worker_id or default_worker_id(), lease_seconds or conf.DBQ_LEASE_SECONDS
+            worker_id or default_worker_id(), options.lease_seconds or conf.DBQ_LEASE_SECONDS
         )
-        # Whether this worker also spawns the jobs of due schedules (default DBQ_SCHEDULER).
-        self.run_scheduler = conf.DBQ_SCHEDULER if scheduler is None else scheduler
         self.alive = True
         self.steps_run = 0
         self.current_job: Job | None = None
@@ -87,17 +90,23 @@ class Worker(LegacyWorkerMixin):
         # Succeeded steps' outcomes, written in groups (see outcomes.py).
         self.outcomes = OutcomeBuffer(self.leases, max_delay=conf.DBQ_OUTCOME_DELAY)
         self.outcomes.on_flushed = self._forget_leases
+        # Whether a signal ends an idle wait at once (set by the runner of the main thread).
+        self.wakes_on_signals = False
         self._signals_received = 0
-        self._previous_handlers: dict = {}
         self._gave_back_prefetch = False
         # Claimed jobs whose step never started when a database error cut a batch short.
         self._unstarted: list[Job] = []
-        self._next_maintenance = 0.0
         self._alias = router.db_for_write(Job)
         self._claimer = None
         self._waker = None
         # Lets stop() end an idle wait from another thread (a pool's main thread).
         self._wakeup: WakeupPipe | None = None
+
+    @classmethod
+    def pool(cls, options: WorkerOptions) -> list[Worker]:
+        """The ``options.concurrency`` loops of one worker process, sharing one quota."""
+        quota = StepQuota(options.max_jobs)
+        return [cls(options=options, quota=quota) for _ in range(options.concurrency)]
 
     @property
     def worker_id(self) -> str:
@@ -108,21 +117,10 @@ class Worker(LegacyWorkerMixin):
 
     def run(self) -> None:
         """Process jobs until a signal, --max-jobs or (in burst mode) an empty queue stops it."""
-        self._wakeup = WakeupPipe()
-        self._install_signal_handlers()
-        heartbeat = Heartbeat(self)
-        heartbeat.start()
-        scheduler = self.start_scheduler()
-        try:
-            self.run_loop()
-        finally:
-            heartbeat.stop()
-            self._restore_signal_handlers()
-            if scheduler is not None:
-                scheduler.stop()
+        Runner([self]).run()
 
     def run_loop(self) -> None:
-        """The loop alone: the caller runs the heartbeat (and the scheduler, signals)."""
+        """The loop alone: the caller (a Runner) runs the heartbeat, housekeeping, signals."""
         if self._wakeup is None:
             self._wakeup = WakeupPipe()
         logger.info("event=worker_started worker=%s queue=%s", self.worker_id, self.queue_name)
@@ -177,7 +175,6 @@ class Worker(LegacyWorkerMixin):
         if self._unstarted:
             self.release(self._unstarted)
             self._unstarted = []
-        self._maintain_if_due()
         self._respect_rate_limit()
         jobs = self._claim(self._batch_limit())
         if not jobs:
@@ -340,33 +337,9 @@ class Worker(LegacyWorkerMixin):
     def _waker_instance(self):
         if self._waker is None:
             self._waker = waker_for(self._alias, self.queue_name, self._wakeup)
-            if self._previous_handlers:  # signal handlers installed: signals end a wait
+            if self.wakes_on_signals:
                 self._waker.wake_on_signals()
         return self._waker
-
-    def start_scheduler(self) -> SchedulerThread | None:
-        """Spawn due schedules beside the loop; a burst worker does one pass first instead."""
-        if not self.run_scheduler:
-            return None
-        if self.burst:
-            try:
-                run_scheduler_once()
-            except (DatabaseError, InterfaceError) as error:
-                logger.error(
-                    "event=scheduler_database_error worker=%s error=%r", self.worker_id, error
-                )
-            return None
-        thread = SchedulerThread(self.worker_id)
-        thread.start()
-        return thread
-
-    def _maintain_if_due(self) -> None:
-        now = time.monotonic()
-        if now < self._next_maintenance:
-            return
-        # Jitter so that many workers started together do not all rescue at once.
-        self._next_maintenance = now + self.lease.seconds / 2 * (0.75 + random.random() / 2)
-        rescue_expired_leases()
 
     def _on_database_error(self, error: Exception, failures: int) -> None:
         """Drop the broken connection and retry with capped exponential backoff."""
@@ -389,17 +362,9 @@ class Worker(LegacyWorkerMixin):
         if self.alive:
             # Not the database-backed waker: the database is what just failed.
             sleeper = Waker(self._alias, self._wakeup)
-            if self._previous_handlers:
+            if self.wakes_on_signals:
                 sleeper.wake_on_signals()  # a SIGTERM during an outage stops at once
             try:
                 sleeper.wait(delay)
             finally:
                 sleeper.close()
-
-    def _install_signal_handlers(self) -> None:
-        self._previous_handlers = install_stop_handlers(self.shutdown)
-        if self._previous_handlers:
-            self._waker_instance().wake_on_signals()
-
-    def _restore_signal_handlers(self) -> None:
-        restore_handlers(self._previous_handlers)

@@ -6,7 +6,8 @@ from time import sleep  # Worker.process_job() sleeps with it; 3.x tests patch i
 from django.core.management.base import BaseCommand, CommandError
 
 from django_dbq.management.arguments import non_negative_number, positive_int
-from django_dbq.pool import WorkerPool
+from django_dbq.options import WorkerOptions
+from django_dbq.runner import Runner
 from django_dbq.worker import Worker
 
 __all__ = ["Command", "Worker", "sleep"]
@@ -69,38 +70,43 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options["verbosity"] >= 2:
             logging.getLogger("django_dbq").setLevel(logging.INFO)
-        concurrency = options["concurrency"]
-        if concurrency > 1 and options["rate_limit"]:
+        if options["concurrency"] > 1 and options["rate_limit"]:
             raise CommandError(
                 "--rate-limit cannot be combined with --concurrency above 1: a rate limit runs "
                 "one step at a time, so use a single thread (--concurrency 1)"
             )
-        settings = dict(
-            burst=options["burst"],
-            max_jobs=options["max_jobs"],
-            poll_interval=options["poll_interval"],
-            batch_size=options["batch_size"],
-            scheduler=options["scheduler"],
-        )
-        if concurrency > 1:
-            runner = WorkerPool(options["queue_name"], concurrency, **settings)
+        try:
+            settings = WorkerOptions(
+                queue_name=options["queue_name"],
+                rate_limit=options["rate_limit"],
+                burst=options["burst"],
+                max_jobs=options["max_jobs"],
+                poll_interval=options["poll_interval"],
+                batch_size=options["batch_size"],
+                scheduler=options["scheduler"],
+                concurrency=options["concurrency"],
+            )
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        runner = Runner(Worker.pool(settings))
+        if runner.concurrency > 1:
             self.stdout.write(
-                f"Starting {concurrency} job worker threads "
+                f"Starting {runner.concurrency} job worker threads "
                 f"({', '.join(worker.worker_id for worker in runner.workers)}) "
                 f'for queue "{runner.queue_name}"'
             )
         else:
-            runner = Worker(options["queue_name"], options["rate_limit"], **settings)
             self.stdout.write(
-                f'Starting job worker {runner.worker_id} for queue "{runner.queue_name}"'
+                f"Starting job worker {runner.workers[0].worker_id} "
+                f'for queue "{runner.queue_name}"'
                 + (
-                    f" with rate limit of one job per {options['rate_limit']:g} second(s)"
-                    if options["rate_limit"]
+                    f" with rate limit of one job per {settings.rate_limit:g} second(s)"
+                    if settings.rate_limit
                     else ""
                 )
             )
         if options["dry_run"]:
             return
         runner.run()
-        if isinstance(runner, WorkerPool) and runner.crashed:
+        if runner.crashed:
             raise CommandError("a worker thread stopped on an unexpected error (see the log)")

@@ -1,4 +1,4 @@
-"""The heartbeat: a thread beside the worker loop that keeps its leases and writes outcomes."""
+"""The heartbeat: keeps the leases of a process's worker loops, and writes their due outcomes."""
 
 from __future__ import annotations
 
@@ -10,28 +10,35 @@ from typing import TYPE_CHECKING
 from django.db import DatabaseError, InterfaceError, connections
 from django.utils import timezone
 
-from . import transitions
+from .. import transitions
+from . import PeriodicThread
 
 if TYPE_CHECKING:
-    from .worker import Worker
+    from ..worker import Worker
 
 logger = logging.getLogger(__name__)
 
 
-class Heartbeat(threading.Thread):
-    """Renews the leases of the jobs its workers hold, on its own database connection.
+class Heartbeat:
+    """Renews the leases of the jobs its workers hold, on its own thread and connection.
 
-    One heartbeat serves every worker thread of a pool (``worker --concurrency N``), so a pool
-    holds N + 1 connections (plus the scheduler's), not 2N.
+    One heartbeat serves every worker loop of a process (``worker --concurrency N``), so a pool
+    holds N + 1 connections (plus housekeeping's), not 2N. It runs alone on its thread: nothing
+    there may delay a renewal, so outcomes (whose signals run user code) are written aside.
     """
+
+    name = "heartbeat"
 
     def __init__(self, *workers: Worker):
         if not workers:
             raise ValueError("a heartbeat needs at least one worker")
-        super().__init__(name=f"dbq-heartbeat-{workers[0].worker_id}", daemon=True)
         self.workers = workers
         self.interval = min(worker.lease.seconds for worker in workers) / 3
-        self._stopped = threading.Event()
+        # Wake often enough to write outcomes that wait behind a long step (outcomes.py).
+        max_delay = min(worker.outcomes.max_delay for worker in workers)
+        self.tick = min(self.interval, max(max_delay, 0.01))
+        self._next_beat = time.monotonic() + self.interval
+        self._thread: PeriodicThread | None = None
         # Per worker, the thread writing its due outcomes, if one is (see write_aside()).
         self._writers: dict[int, threading.Thread] = {}
         # Per worker, leases the last renewal skipped because another transaction locked their
@@ -45,35 +52,33 @@ class Heartbeat(threading.Thread):
         return self.workers[0]
 
     def start(self) -> None:
-        """Start renewing; each worker served knows it has a heartbeat."""
+        """Start renewing on a thread of its own; each worker served knows it has a heartbeat."""
         for worker in self.workers:
             worker.heartbeat = self
-        super().start()
+        self._thread = PeriodicThread(
+            f"dbq-heartbeat-{self.worker.worker_id}", [self], first_delays=[self.tick]
+        )
+        self._thread.start()
 
-    def run(self) -> None:
-        # Wake often enough to write outcomes that wait behind a long step (outcomes.py).
-        max_delay = min(worker.outcomes.max_delay for worker in self.workers)
-        tick = min(self.interval, max(max_delay, 0.01))
-        next_beat = time.monotonic() + self.interval
-        try:
-            while not self._stopped.wait(tick):
-                beat_due = time.monotonic() >= next_beat
+    def run_once(self) -> float:
+        """One tick: write due outcomes aside, renew leases when a beat is due (else retry the
+        ones a row lock made it skip); returns the seconds until the next tick."""
+        beat_due = time.monotonic() >= self._next_beat
+        if beat_due:
+            self._next_beat = time.monotonic() + self.interval
+        for worker in self.workers:
+            try:
+                if worker.outcomes.due():
+                    self.write_aside(worker)
                 if beat_due:
-                    next_beat = time.monotonic() + self.interval
-                for worker in self.workers:
-                    try:
-                        if worker.outcomes.due():
-                            self.write_aside(worker)
-                        if beat_due:
-                            self.renew(worker)
-                        elif id(worker) in self._skipped:
-                            self.renew_skipped(worker)
-                    except Exception:
-                        # Whatever went wrong (a signal receiver's bug...), this thread must
-                        # live on: without it leases lapse and running steps would run twice.
-                        logger.exception("event=heartbeat_error worker=%s", worker.worker_id)
-        finally:
-            connections.close_all()
+                    self.renew(worker)
+                elif id(worker) in self._skipped:
+                    self.renew_skipped(worker)
+            except Exception:
+                # Whatever went wrong (a signal receiver's bug...), the other workers' leases
+                # must still be renewed: without them running steps would run twice.
+                logger.exception("event=heartbeat_error worker=%s", worker.worker_id)
+        return self.tick
 
     def write_aside(self, worker: Worker) -> None:
         """Write a worker's due outcomes on a short-lived thread (and connection) of its own.
@@ -153,9 +158,10 @@ class Heartbeat(threading.Thread):
         return self.renew(worker, skipped)
 
     def stop(self) -> None:
-        """Stop after the current beat (and any outcome write under way)."""
-        self._stopped.set()
-        self.join(timeout=5)
+        """Stop after the current tick (and any outcome write under way)."""
+        if self._thread is not None:
+            self._thread.stop(timeout=5)
+            self._thread = None
         for writer in list(self._writers.values()):
             writer.join(timeout=5)
         for worker in self.workers:

@@ -1,6 +1,7 @@
 """Due Schedule rows -> Jobs, exactly once per occurrence, from any number of workers.
 
-Each worker runs a SchedulerThread beside its loop. Spawning one schedule's due occurrences is
+Each worker process runs a Scheduler beside its loops, on its housekeeping thread. Spawning
+one schedule's due occurrences is
 one transaction that
 
 1. claims the row with ``UPDATE ... WHERE id = %s AND enabled AND next_run_at = <as read>``:
@@ -22,7 +23,6 @@ from __future__ import annotations
 import datetime
 import logging
 import random
-import threading
 
 from django.db import (
     DatabaseError,
@@ -34,11 +34,11 @@ from django.db import (
 )
 from django.utils import timezone
 
-from .conf import settings as conf
-from .exceptions import DbqError
-from .models import Job, Schedule
-from .recurrence import for_storage, plan
-from .schedule_sync import sync_declared_schedules
+from ..conf import settings as conf
+from ..exceptions import DbqError
+from ..models import Job, Schedule
+from ..recurrence import for_storage, plan
+from ..schedule_sync import sync_declared_schedules
 
 logger = logging.getLogger(__name__)
 
@@ -171,32 +171,27 @@ def _pass(now: datetime.datetime) -> tuple[list[Job], float]:
     return jobs, min(max(wait, 0.0), interval)
 
 
-class SchedulerThread(threading.Thread):
-    """A worker's scheduler: syncs JOBS' schedules once, then spawns due ones until stopped.
+class Scheduler:
+    """A worker process's scheduler: syncs JOBS' schedules once, then spawns due ones.
 
-    It has its own database connection, so a long step in the worker's main thread never
-    delays an occurrence.
+    It runs on the housekeeping thread, with its own database connection, so a long step in a
+    worker loop never delays an occurrence.
     """
 
+    name = "scheduler"
+
     def __init__(self, worker_id: str = ""):
-        super().__init__(name=f"dbq-scheduler-{worker_id}", daemon=True)
         self.worker_id = worker_id
-        self._stopped = threading.Event()
         self.synced = False
         self.failures = 0
 
-    def run(self) -> None:
-        interval = conf.DBQ_SCHEDULER_INTERVAL
-        # Jitter, so that workers started together do not all look at the same moment.
-        wait = random.random() * min(interval, 1.0)
-        try:
-            while not self._stopped.wait(wait):
-                wait = self.tick()
-        finally:
-            connections.close_all()
+    @staticmethod
+    def first_delay() -> float:
+        """Jitter, so that workers started together do not all look at the same moment."""
+        return random.random() * min(conf.DBQ_SCHEDULER_INTERVAL, 1.0)
 
-    def tick(self) -> float:
-        """Sync (until it has worked once) and spawn; returns seconds until the next tick."""
+    def run_once(self) -> float:
+        """Sync (until it has worked once) and spawn; returns seconds until the next pass."""
         try:
             if not self.synced:
                 sync_declared_schedules()
@@ -219,11 +214,6 @@ class SchedulerThread(threading.Thread):
             return conf.DBQ_SCHEDULER_INTERVAL
         self.failures = 0
         return wait
-
-    def stop(self) -> None:
-        """Stop after the current pass."""
-        self._stopped.set()
-        self.join(timeout=10)
 
 
 def run_scheduler_once() -> list[Job]:

@@ -1,0 +1,66 @@
+"""Small parts a worker process runs beside its loops, each with an interval and run_once().
+
+A worker process runs two threads of them, each on its own database connection:
+
+- the heartbeat (heartbeat.py) alone, because nothing may delay the renewal of leases;
+- housekeeping: the rescue of expired leases (rescue.py) and the scheduler (scheduler.py), which
+  may run user code (failure hooks, creation hooks) and so may take a while.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Protocol
+
+from django.db import connections
+
+logger = logging.getLogger(__name__)
+
+
+class Periodic(Protocol):
+    """A part run every so often by a PeriodicThread."""
+
+    name: str
+
+    def run_once(self) -> float:
+        """Do the part's work once; returns the seconds until it is due again."""
+        ...
+
+
+class PeriodicThread(threading.Thread):
+    """Runs each of its parts when due, until stopped; closes its connections at the end."""
+
+    def __init__(self, name: str, parts: list[Periodic], first_delays: list[float] | None = None):
+        super().__init__(name=name, daemon=True)
+        self.parts = parts
+        self._stopped = threading.Event()
+        now = time.monotonic()
+        self._due = [now + delay for delay in (first_delays or [0.0] * len(parts))]
+
+    def run(self) -> None:
+        try:
+            while not self._stopped.is_set():
+                for position, part in enumerate(self.parts):
+                    if time.monotonic() >= self._due[position] and not self._stopped.is_set():
+                        self._due[position] = time.monotonic() + self._run(part)
+                self._stopped.wait(max(0.0, min(self._due) - time.monotonic()))
+        finally:
+            connections.close_all()
+
+    def _run(self, part: Periodic) -> float:
+        try:
+            return part.run_once()
+        except Exception:
+            # Whatever went wrong (a bug, a receiver's error), the thread lives on: without the
+            # heartbeat leases lapse, without the rescuer dead workers' steps are never rerun.
+            logger.exception("event=periodic_error part=%s", part.name)
+            connections.close_all()
+            return 1.0
+
+    def stop(self, timeout: float = 10) -> None:
+        """Stop after the part running now (if any)."""
+        self._stopped.set()
+        if self.is_alive():
+            self.join(timeout)

@@ -1,0 +1,72 @@
+"""The lifeline: rescuing steps whose worker died, in any worker process."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+from django.db import DatabaseError, InterfaceError, connections
+
+from .. import signals, transitions
+from ..exceptions import StepLost
+from ..executor import run_failure_hook
+from ..jsonvalues import storable_problem
+from ..models import Job, JobState
+from ..registry import get_registry
+
+logger = logging.getLogger(__name__)
+
+
+def rescue_expired_leases() -> int:
+    """Return steps whose lease expired to the queue (or end them); returns jobs changed.
+
+    See transitions.rescue_expired(). Jobs given up on after DBQ_MAX_RESCUES rescues get their
+    failure hook and job_failed, as after any last attempt.
+    """
+    requeued, cancelled, given_up = transitions.rescue_expired()
+    if requeued or cancelled:
+        logger.warning("event=leases_rescued requeued=%s cancelled=%s", requeued, cancelled)
+    for job in given_up:
+        _gave_up(job)
+    return requeued + cancelled + len(given_up)
+
+
+def _gave_up(job: Job) -> None:
+    error = StepLost(job.last_error)
+    logger.error("event=job_failed job=%s id=%s error=%s", job.name, job.pk, job.last_error)
+    spec = get_registry().specs.get(job.name)
+    if spec is not None:
+        run_failure_hook(spec, job, error)
+        # The hook may record something in the workspace, as after any last attempt.
+        if storable_problem(job.workspace) is None:
+            Job.objects.filter(pk=job.pk, state=JobState.FAILED).update(workspace=job.workspace)
+    signals.send(signals.job_failed, job=job, error=error)
+
+
+class Rescuer:
+    """Runs rescue_expired_leases() about every half lease, jittered so that many workers
+    started together do not all rescue at once."""
+
+    name = "rescue"
+
+    def __init__(self, lease_seconds: float):
+        self.lease_seconds = lease_seconds
+        self.failures = 0
+
+    def run_once(self) -> float:
+        """Rescue once; returns the seconds until the next rescue."""
+        try:
+            rescue_expired_leases()
+        except (DatabaseError, InterfaceError) as error:
+            self.failures += 1
+            delay = min(30.0, 0.1 * 2 ** min(self.failures, 10)) * (0.5 + random.random() / 2)
+            logger.error(
+                "event=rescue_database_error attempt=%s retry_in=%.2f error=%r",
+                self.failures,
+                delay,
+                error,
+            )
+            connections.close_all()
+            return delay
+        self.failures = 0
+        return self.lease_seconds / 2 * (0.75 + random.random() / 2)
