@@ -194,6 +194,19 @@ def test_heartbeat_does_not_renew_a_lease_another_worker_took():
     assert Heartbeat(worker).beat() == 0
 
 
+def test_heartbeat_marks_held_jobs_that_were_cancelled_or_taken_over():
+    cancelled = Job.objects.create(name="basic")
+    taken = Job.objects.create(name="basic")
+    kept = Job.objects.create(name="basic")
+    worker = Worker("default")
+    worker._claim(3)
+    Job.objects.filter(pk=cancelled.pk).cancel()
+    Job.objects.filter(pk=taken.pk).update(lease_owner="another-worker")
+    Heartbeat(worker).beat()
+    assert worker.lost_leases == {cancelled.pk, taken.pk}
+    assert kept.pk not in worker.lost_leases
+
+
 def test_step_of_a_job_cancelled_while_running_does_not_advance_it():
     job = Job.objects.create(name="three_steps")
     worker = Worker("default")
