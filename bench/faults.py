@@ -13,7 +13,8 @@ finish, stops them with SIGTERM and checks:
                                  times, and each interrupted run was in flight at a SIGKILL or a
                                  connection kill; atomic jobs: exactly one committed row per step
   steps run twice at once        must be 0: no run of a step starts before an earlier run of
-                                 it ended (every run's start and end are logged to files)
+                                 it, or of another step of its job, ended (every run's start
+                                 and end are logged to files)
   worker crashes                 must be 0 (a worker survives the loss of its connection)
   exit code after one SIGTERM    must be 0
 

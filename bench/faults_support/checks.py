@@ -12,8 +12,9 @@ at most 1 + rescues times, and every execution but the last was in flight (runni
 outcome unwritten) when its worker was SIGKILLed or had its connection killed.
 
 At most once at a time: the execution log (executions.py) times every run of a step, committed
-or not; no run of a step may start before an earlier run of the same step has ended (a run
-killed by a SIGKILL ended then), whichever workers or threads ran them.
+or not; no run of a job's step may start before an earlier run of the same step, or of any
+other step of that job, has ended (a run killed by a SIGKILL ended then), whichever workers or
+threads ran them.
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ class Verdict:
     executions_timed: int = 0  # runs in the execution log with a known end
     executions_unended: int = 0  # no end logged and no SIGKILL of its process: not judged
     overlapping_runs: int = 0  # runs that started while a run of the same step was going on
+    overlapping_jobs: int = 0  # runs that started while another step of the job was running
     missing_steps: int = 0
     stray_runs: int = 0
     states: Counter = field(default_factory=Counter)
@@ -252,30 +254,42 @@ def explain(run: Run, faults: Faults, window: float) -> str | None:
 
 
 def _judge_overlaps(v: Verdict, executions: list[Execution], faults: Faults) -> None:
-    """A step runs at most once at a time: no run of it starts before an earlier one ended.
+    """One runner at a time: no run of a job's step starts before an earlier run of it ended.
 
-    A run whose end was not logged ended when its process was SIGKILLed; one that has neither
-    (its worker crashed, a finding of its own) cannot be judged and is only counted.
+    The same step run twice at once breaks "a step runs at most once at a time"; two steps of
+    one job at once (its next step started by a worker that lost the job, while another worker
+    reruns the step before) break "no two workers hold the same job". A run whose end was not
+    logged ended when its process was SIGKILLed; one that has neither (its worker crashed, a
+    finding of its own) cannot be judged and is only counted.
     """
-    runs_of: dict[tuple[str, str], list[Execution]] = defaultdict(list)
+    runs_of: dict[str, list[Execution]] = defaultdict(list)
     for execution in executions:
-        runs_of[(execution.job_id, execution.step)].append(execution)
-    for (job_id, step), runs in runs_of.items():
+        runs_of[execution.job_id].append(execution)
+    for job_id, runs in runs_of.items():
         going: list[tuple[float, Execution]] = []  # (end, run) of the runs started so far
         for run in sorted(runs, key=lambda execution: execution.started):
             ended = run.ended if run.ended is not None else faults.sigkilled.get(run.pid)
             for end, earlier in going:
                 if run.started < end:
-                    v.overlapping_runs += 1
-                    v.violate(
-                        f"step run twice at once: {job_id} step {step} started at "
-                        f"{run.started:.3f} in pid {run.pid} {run.thread} while pid "
-                        f"{earlier.pid} {earlier.thread} ran it ({earlier.started:.3f} to "
-                        f"{end:.3f})"
-                    )
+                    _overlap(v, job_id, run, earlier, end)
                     break
             if ended is None:
                 v.executions_unended += 1
             else:
                 v.executions_timed += 1
                 going.append((ended, run))
+
+
+def _overlap(v: Verdict, job_id: str, run: Execution, earlier: Execution, end: float) -> None:
+    kind = "atomic" if run.atomic else "plain"
+    if run.step == earlier.step:
+        v.overlapping_runs += 1
+        what = f"step run twice at once: {job_id} ({kind}) step {run.step}"
+    else:
+        v.overlapping_jobs += 1
+        what = f"job run twice at once: {job_id} ({kind}) step {run.step}"
+    v.violate(
+        f"{what} started at {run.started:.3f} in pid {run.pid} {run.thread} while pid "
+        f"{earlier.pid} {earlier.thread} ran step {earlier.step} ({earlier.started:.3f} to "
+        f"{end:.3f})"
+    )

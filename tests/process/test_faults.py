@@ -193,3 +193,18 @@ def test_checks_take_a_sigkill_as_the_end_of_the_runs_it_cut_short():
     )
     assert verdict.ok, verdict.violations
     assert (verdict.overlapping_runs, verdict.executions_timed) == (0, 2)
+
+
+def test_checks_catch_two_steps_of_one_job_running_at_once():
+    # A worker that lost the job runs its next step while another reruns the step before.
+    executions = [
+        checks.Execution(JOB, "a", False, 10, "dbq-worker-1", 100.0, 101.0),
+        checks.Execution(JOB, "b", False, 10, "dbq-worker-1", 101.0, 104.0),
+        checks.Execution(JOB, "a", False, 11, "dbq-worker-2", 102.0, 103.0),
+    ]
+    step_runs = runs(JOB, "a", "b", pid=10) + runs(JOB, "a", "b", "c", pid=11, started=102)
+    verdict = checks.judge(
+        {JOB: checks.PLAIN}, {JOB: completed(rescues=1)}, step_runs, checks.Faults(), 2, executions
+    )
+    assert (verdict.overlapping_runs, verdict.overlapping_jobs) == (0, 1)
+    assert any(v.startswith("job run twice at once") for v in verdict.violations)
