@@ -69,7 +69,7 @@ def summarize(options: Options, vendor: str, v: Verdict, run: Any, elapsed: floa
         f"  steps run twice at once .................... {v.overlapping_runs} {must0}; "
         f"{v.executions_timed} runs timed, {v.executions_unended} with no known end"
     )
-    say(f"  jobs running two of their steps at once ..... {v.overlapping_jobs} {must0}")
+    say(f"  jobs running two of their steps at once .... {v.overlapping_jobs} {must0}")
     say(f"  workers that crashed ....................... {len(f.crashed_workers)} {must0}")
     unclean = sum(1 for code in f.shutdown_codes.values() if code != 0)
     say(
