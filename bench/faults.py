@@ -85,6 +85,9 @@ class FaultRun:
         self.run_dir = run_dir
         self.executions_dir = run_dir / "executions"
         self.executions_dir.mkdir(parents=True, exist_ok=True)
+        # An earlier run given the same --log-dir left its log there: start afresh.
+        for stale in self.executions_dir.glob("executions-*.log"):
+            stale.unlink()
         self.env = worker_env(
             options.database_url,
             options.lease_seconds,

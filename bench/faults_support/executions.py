@@ -18,10 +18,13 @@ import itertools
 import os
 import threading
 import time
+import uuid
 from pathlib import Path
 
 from .checks import Execution
 
+# A run's name: this process (a pid alone may come back in a long run) and a number.
+_PROCESS = f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
 _numbers = itertools.count(1)  # next() on it is atomic in CPython: safe across threads
 
 
@@ -38,7 +41,7 @@ def _write(folder: str, line: str) -> None:
 
 def log_start(folder: str, job_id: object, step: str, atomic: bool) -> str:
     """Log that a run of ``step`` starts now; returns the run's name for log_end()."""
-    run = f"{os.getpid()}-{next(_numbers)}"
+    run = f"{_PROCESS}-{next(_numbers)}"
     thread = threading.current_thread().name.replace(" ", "_")
     _write(
         folder,
