@@ -12,6 +12,9 @@ finish, stops them with SIGTERM and checks:
   steps run more than once       plain jobs only, each step at most 1 + the job's rescues
                                  times, and each interrupted run was in flight at a SIGKILL or a
                                  connection kill; atomic jobs: exactly one committed row per step
+  steps run twice at once        must be 0: no run of a step starts before an earlier run of
+                                 it, or of another step of its job, ended (every run's start
+                                 and end are logged to files)
   worker crashes                 must be 0 (a worker survives the loss of its connection)
   exit code after one SIGTERM    must be 0
 
@@ -21,6 +24,13 @@ the run takes at most about --duration + --drain-timeout + 30 seconds.
     python bench/faults.py --database-url postgres://postgres@127.0.0.1/dbq_faults_run
     python bench/faults.py --database-url mysql://root@127.0.0.1/dbq_faults_run --jobs 300 \\
         --workers 3 --duration 10
+
+The threads variant: worker processes of --concurrency threads each, atomic steps that call
+job.save() (--save-in-step) and steps longer than the lease, so that the heartbeat must keep
+the leases of running steps while atomic steps hold their jobs' rows locked:
+
+    python bench/faults.py --database-url postgres://postgres@127.0.0.1/dbq_faults_run \\
+        --concurrency 4 --save-in-step --jobs 200 --step-seconds 4 --kill-interval 3 6
 
 The tables are created with migrate; the script deletes only its own rows (jobs named chaos_*
 and its step log) from an earlier run. --seed fixes the fault schedule, not the interleaving of
@@ -51,12 +61,14 @@ from faults_support.checks import (  # noqa: E402
     ATOMIC,
     PLAIN,
     ConnectionKill,
+    Execution,
     Faults,
     JobRow,
     Run,
     Verdict,
     judge,
 )
+from faults_support.executions import read_executions  # noqa: E402
 from faults_support.options import Options, parse_args  # noqa: E402
 from faults_support.summary import say, summarize  # noqa: E402
 
@@ -71,17 +83,21 @@ class FaultRun:
     def __init__(self, options: Options, run_dir: Path):
         self.options = options
         self.run_dir = run_dir
-        self.attempts_dir = run_dir / "attempts"
-        self.attempts_dir.mkdir(parents=True, exist_ok=True)
+        self.executions_dir = run_dir / "executions"
+        self.executions_dir.mkdir(parents=True, exist_ok=True)
+        # An earlier run given the same --log-dir left its log there: start afresh.
+        for stale in self.executions_dir.glob("executions-*.log"):
+            stale.unlink()
         self.env = worker_env(
             options.database_url,
             options.lease_seconds,
             options.step_seconds,
-            self.attempts_dir,
+            self.executions_dir,
             options.max_rescues,
+            options.save_in_step,
         )
         self.rng = random.Random(options.seed)
-        self.pool = WorkerPool(self.env, run_dir)
+        self.pool = WorkerPool(self.env, run_dir, options.concurrency)
         self.faults = Faults()
         self.created: dict[str, str] = {}
         self.started = time.monotonic()
@@ -207,8 +223,8 @@ class FaultRun:
             timeout=max(15.0, 3 * self.options.lease_seconds)
         )
 
-    def collect(self) -> tuple[dict[str, JobRow], list[Run], int]:
-        """Read what the run left: the jobs, the step executions, the atomic attempts."""
+    def collect(self) -> tuple[dict[str, JobRow], list[Run], list[Execution]]:
+        """Read what the run left: the jobs, the step log, the execution log."""
         from faults_support.models import StepRun
 
         from django_dbq.models import Job
@@ -225,10 +241,7 @@ class FaultRun:
                 "job_id", "step", "pid", "started"
             )
         ]
-        attempts = 0
-        for path in self.attempts_dir.glob("attempts-*.log"):
-            attempts += sum(1 for line in path.read_text().splitlines() if line.strip())
-        return jobs, runs, attempts
+        return jobs, runs, read_executions(self.executions_dir)
 
     def report_progress(self, phase: str) -> None:
         """One line of progress."""
@@ -260,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     run = FaultRun(options, run_dir)
     say(
-        f"django_dbq fault injection: {options.jobs} jobs, {options.workers} workers, "
+        f"django_dbq fault injection: {options.jobs} jobs, {options.workers} workers "
+        f"x {options.concurrency} threads, "
         f"{options.duration:g} s of faults, lease {options.lease_seconds:g} s, "
         f"seed {options.seed}; bounded by about "
         f"{options.duration + options.drain_timeout + 45:.0f} s; logs in {run_dir}"
@@ -280,8 +294,16 @@ def main(argv: list[str] | None = None) -> int:
         if not drained:
             say(f"  drain timed out after {options.drain_timeout:g} s")
         run.stop_workers()
-        jobs, runs, attempts = run.collect()
-        verdict = judge(run.created, jobs, runs, run.faults, options.lease_seconds, attempts)
+        jobs, runs, executions = run.collect()
+        verdict = judge(
+            run.created,
+            jobs,
+            runs,
+            run.faults,
+            options.lease_seconds,
+            executions,
+            options.step_seconds,
+        )
     finally:
         run.pool.kill_all()
     summarize(options, vendor, verdict, run, time.monotonic() - run.started)

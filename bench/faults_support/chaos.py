@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,6 +15,8 @@ from pathlib import Path
 
 logger = logging.getLogger("dbq_faults")
 
+# The worker command's banner, of one worker or of a pool of threads.
+STARTED = re.compile(rb"Starting (\d+ )?job worker")
 ROOT = Path(__file__).resolve().parent.parent.parent
 BENCH = ROOT / "bench"
 QUEUE = "faults"
@@ -49,6 +52,7 @@ class WorkerPool:
 
     env: dict[str, str]
     log_dir: Path
+    concurrency: int = 1
     poll_interval: float = 0.05
     workers: list[WorkerProcess] = field(default_factory=list)
     # Workers that exited although nobody signalled them: crashes, always a finding.
@@ -68,6 +72,8 @@ class WorkerPool:
                     QUEUE,
                     "--poll-interval",
                     str(self.poll_interval),
+                    "--concurrency",
+                    str(self.concurrency),
                 ],
                 cwd=ROOT,
                 env={**self.env, "DBQ_FAULTS_ROLE": "worker"},
@@ -120,7 +126,7 @@ class WorkerPool:
         deadline = time.monotonic() + timeout
         for worker in self.running():
             while time.monotonic() < deadline and worker.process.poll() is None:
-                if b"Starting job worker" in worker.log_path.read_bytes():
+                if STARTED.search(worker.log_path.read_bytes()):
                     break
                 time.sleep(0.05)
         # The banner is printed just before Worker.run() installs the handlers.
@@ -201,8 +207,9 @@ def worker_env(
     database_url: str,
     lease_seconds: float,
     step_seconds: float,
-    attempts_dir: Path,
+    executions_dir: Path,
     max_rescues: int,
+    save_in_step: bool = False,
 ) -> dict[str, str]:
     """The environment of the conductor's Django and of every worker it starts."""
     python_path = os.pathsep.join(
@@ -217,5 +224,6 @@ def worker_env(
         "DBQ_FAULTS_LEASE_SECONDS": str(lease_seconds),
         "DBQ_FAULTS_MAX_RESCUES": str(max_rescues),
         "DBQ_FAULTS_STEP_SECONDS": str(step_seconds),
-        "DBQ_FAULTS_ATTEMPTS_DIR": str(attempts_dir),
+        "DBQ_FAULTS_EXECUTIONS_DIR": str(executions_dir),
+        "DBQ_FAULTS_SAVE_IN_STEP": "1" if save_in_step else "0",
     }

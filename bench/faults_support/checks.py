@@ -10,6 +10,11 @@ retries, so a failing step would end the job FAILED, not re-run it. Each claim r
 most once, and another claim of the same step needs a rescue first, so every step of a job runs
 at most 1 + rescues times, and every execution but the last was in flight (running, or its
 outcome unwritten) when its worker was SIGKILLed or had its connection killed.
+
+At most once at a time: the execution log (executions.py) times every run of a step, committed
+or not; no run of a job's step may start before an earlier run of the same step, or of any
+other step of that job, has ended (a run killed by a SIGKILL ended then), whichever workers or
+threads ran them.
 """
 
 from __future__ import annotations
@@ -41,6 +46,19 @@ class Run:
     step: str
     pid: int
     started: float
+
+
+@dataclass(frozen=True)
+class Execution:
+    """One run of a step from the execution log; ``ended`` None when no end was logged."""
+
+    job_id: str
+    step: str
+    atomic: bool
+    pid: int
+    thread: str
+    started: float
+    ended: float | None
 
 
 @dataclass(frozen=True)
@@ -83,6 +101,10 @@ class Verdict:
     atomic_steps_not_exactly_once: int = 0
     atomic_attempts: int | None = None
     atomic_commits: int = 0
+    executions_timed: int = 0  # runs in the execution log with a known end
+    executions_unended: int = 0  # no end logged and no SIGKILL of its process: not judged
+    overlapping_runs: int = 0  # runs that started while a run of the same step was going on
+    overlapping_jobs: int = 0  # runs that started while another step of the job was running
     missing_steps: int = 0
     stray_runs: int = 0
     states: Counter = field(default_factory=Counter)
@@ -108,10 +130,18 @@ def judge(
     runs: list[Run],
     faults: Faults,
     lease_seconds: float,
-    atomic_attempts: int | None = None,
+    executions: list[Execution] | None = None,
+    step_seconds: float = 0.0,
 ) -> Verdict:
-    """Check every promise on the data of a finished run."""
-    v = Verdict(jobs_created=len(created), atomic_attempts=atomic_attempts)
+    """Check every promise on the data of a finished run.
+
+    ``executions`` is the execution log (None: not kept); ``step_seconds`` the longest a step
+    sleeps, so that a step in flight at a connection kill may have started that much earlier.
+    """
+    v = Verdict(jobs_created=len(created))
+    if executions is not None:
+        v.atomic_attempts = sum(1 for execution in executions if execution.atomic)
+        _judge_overlaps(v, executions, faults)
     runs_of: dict[tuple[str, str], list[Run]] = defaultdict(list)
     for run in runs:
         runs_of[(run.job_id, run.step)].append(run)
@@ -155,11 +185,11 @@ def judge(
                         f"committed {count} times"
                     )
             continue
-        _judge_plain_repeats(v, job_id, job, counts, runs_of, faults, lease_seconds)
+        _judge_plain_repeats(v, job_id, job, counts, runs_of, faults, lease_seconds + step_seconds)
 
-    if atomic_attempts is not None and atomic_attempts < v.atomic_commits:
+    if v.atomic_attempts is not None and v.atomic_attempts < v.atomic_commits:
         v.violate(
-            f"attempt log incomplete: {atomic_attempts} atomic attempts logged but "
+            f"execution log incomplete: {v.atomic_attempts} atomic attempts logged but "
             f"{v.atomic_commits} committed"
         )
     for description in faults.crashed_workers:
@@ -177,7 +207,7 @@ def _judge_plain_repeats(
     counts: dict[str, int],
     runs_of: dict[tuple[str, str], list[Run]],
     faults: Faults,
-    lease_seconds: float,
+    window: float,
 ) -> None:
     v.plain_extra_executions += sum(max(0, count - 1) for count in counts.values())
     for step, count in counts.items():
@@ -193,7 +223,7 @@ def _judge_plain_repeats(
         # The execution that advanced the job started last: the others were interrupted.
         interrupted = sorted(runs_of[(job_id, step)], key=lambda run: run.started)[:-1]
         for run in interrupted:
-            cause = explain(run, faults, lease_seconds)
+            cause = explain(run, faults, window)
             if cause == "sigkill":
                 v.explained_by_sigkill += 1
             elif cause == "connection_kill":
@@ -206,14 +236,60 @@ def _judge_plain_repeats(
                 )
 
 
-def explain(run: Run, faults: Faults, lease_seconds: float) -> str | None:
-    """Which fault interrupted this execution: "sigkill", "connection_kill" or None."""
+def explain(run: Run, faults: Faults, window: float) -> str | None:
+    """Which fault interrupted this execution: "sigkill", "connection_kill" or None.
+
+    ``window``: how long before a connection kill a step in flight at it may have started (a
+    lease, plus the longest step).
+    """
     killed_at = faults.sigkilled.get(run.pid)
     if killed_at is not None and run.started <= killed_at:
         return "sigkill"
     for kill in faults.connection_kills:
-        # In flight at the kill: started at most a lease before it (steps take milliseconds),
-        # or just after it (the server ends a terminated session asynchronously).
-        if run.pid in kill.pids and kill.at - lease_seconds <= run.started <= kill.at + 1.0:
+        # In flight at the kill: started at most a window before it, or just after it (the
+        # server ends a terminated session asynchronously).
+        if run.pid in kill.pids and kill.at - window <= run.started <= kill.at + 1.0:
             return "connection_kill"
     return None
+
+
+def _judge_overlaps(v: Verdict, executions: list[Execution], faults: Faults) -> None:
+    """One runner at a time: no run of a job's step starts before an earlier run of it ended.
+
+    The same step run twice at once breaks "a step runs at most once at a time"; two steps of
+    one job at once (its next step started by a worker that lost the job, while another worker
+    reruns the step before) break "no two workers hold the same job". A run whose end was not
+    logged ended when its process was SIGKILLed; one that has neither (its worker crashed, a
+    finding of its own) cannot be judged and is only counted.
+    """
+    runs_of: dict[str, list[Execution]] = defaultdict(list)
+    for execution in executions:
+        runs_of[execution.job_id].append(execution)
+    for job_id, runs in runs_of.items():
+        going: list[tuple[float, Execution]] = []  # (end, run) of the runs started so far
+        for run in sorted(runs, key=lambda execution: execution.started):
+            ended = run.ended if run.ended is not None else faults.sigkilled.get(run.pid)
+            for end, earlier in going:
+                if run.started < end:
+                    _overlap(v, job_id, run, earlier, end)
+                    break
+            if ended is None:
+                v.executions_unended += 1
+            else:
+                v.executions_timed += 1
+                going.append((ended, run))
+
+
+def _overlap(v: Verdict, job_id: str, run: Execution, earlier: Execution, end: float) -> None:
+    kind = "atomic" if run.atomic else "plain"
+    if run.step == earlier.step:
+        v.overlapping_runs += 1
+        what = f"step run twice at once: {job_id} ({kind}) step {run.step}"
+    else:
+        v.overlapping_jobs += 1
+        what = f"job run twice at once: {job_id} ({kind}) step {run.step}"
+    v.violate(
+        f"{what} started at {run.started:.3f} in pid {run.pid} {run.thread} while pid "
+        f"{earlier.pid} {earlier.thread} ran step {earlier.step} ({earlier.started:.3f} to "
+        f"{end:.3f})"
+    )

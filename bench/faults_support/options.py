@@ -24,6 +24,8 @@ class Options:
     kill_interval: tuple[float, float]
     connection_kill_chance: float
     step_seconds: float
+    concurrency: int
+    save_in_step: bool
     max_rescues: int
     log_dir: str | None
     keep_logs: bool
@@ -73,7 +75,20 @@ def parse_args(argv: list[str] | None = None) -> Options:
         "--step-seconds",
         type=non_negative,
         default=0.01,
-        help="each step sleeps up to this long, in flight (default 0.01)",
+        help="each step sleeps a random time up to this long, in flight (default 0.01); "
+        "above --lease-seconds, the heartbeat must keep the leases of running steps",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=positive_int,
+        default=1,
+        help="worker threads in each worker process: manage.py worker --concurrency N (default 1)",
+    )
+    parser.add_argument(
+        "--save-in-step",
+        action="store_true",
+        help="atomic steps call job.save() first, so their job's row stays locked until "
+        "the step commits (default: they do not)",
     )
     parser.add_argument(
         "--max-rescues", type=positive_int, default=10, help="DBQ_MAX_RESCUES (default 10)"
@@ -101,6 +116,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
         kill_interval=(low, high),
         connection_kill_chance=min(1.0, args.connection_kill_chance),
         step_seconds=args.step_seconds,
+        concurrency=args.concurrency,
+        save_in_step=args.save_in_step,
         max_rescues=args.max_rescues,
         log_dir=args.log_dir,
         keep_logs=args.keep_logs,

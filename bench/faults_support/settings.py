@@ -6,7 +6,8 @@ DBQ_FAULTS_ROLE            "conductor" or "worker": names the connection on Post
 DBQ_FAULTS_LEASE_SECONDS   DBQ_LEASE_SECONDS (short, so rescues happen within the run)
 DBQ_FAULTS_MAX_RESCUES     DBQ_MAX_RESCUES
 DBQ_FAULTS_STEP_SECONDS    each step sleeps up to this long, so kills find steps in flight
-DBQ_FAULTS_ATTEMPTS_DIR    where atomic steps log their attempts (committed or not)
+DBQ_FAULTS_EXECUTIONS_DIR  where steps log when each run starts and ends (executions.py)
+DBQ_FAULTS_SAVE_IN_STEP    "1": atomic steps call job.save() first, locking their job's row
 """
 
 import os
@@ -58,7 +59,8 @@ DBQ_LEASE_SECONDS = float(os.environ.get("DBQ_FAULTS_LEASE_SECONDS", 2))
 DBQ_MAX_RESCUES = int(os.environ.get("DBQ_FAULTS_MAX_RESCUES", 10))
 DBQ_POLL_INTERVAL = 0.05
 DBQ_FAULTS_STEP_SECONDS = float(os.environ.get("DBQ_FAULTS_STEP_SECONDS", 0.01))
-DBQ_FAULTS_ATTEMPTS_DIR = os.environ.get("DBQ_FAULTS_ATTEMPTS_DIR", "")
+DBQ_FAULTS_EXECUTIONS_DIR = os.environ.get("DBQ_FAULTS_EXECUTIONS_DIR", "")
+DBQ_FAULTS_SAVE_IN_STEP = os.environ.get("DBQ_FAULTS_SAVE_IN_STEP") == "1"
 
 LOGGING = {
     "version": 1,

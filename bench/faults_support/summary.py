@@ -23,8 +23,10 @@ def summarize(options: Options, vendor: str, v: Verdict, run: Any, elapsed: floa
     say("django_dbq fault injection: results")
     say(
         f"  setup     {vendor}, {options.jobs} jobs x 3 steps ({atomic_jobs} atomic), "
-        f"{options.workers} workers, {options.duration:g} s of faults, "
-        f"lease {options.lease_seconds:g} s, seed {options.seed}, {elapsed:.1f} s in all"
+        f"{options.workers} workers x {options.concurrency} threads, "
+        f"{options.duration:g} s of faults, lease {options.lease_seconds:g} s, steps up to "
+        f"{options.step_seconds:g} s, atomic steps {'' if options.save_in_step else 'do not '}"
+        f"call job.save(), seed {options.seed}, {elapsed:.1f} s in all"
     )
     say(
         f"  faults    {len(f.sigkilled)} workers SIGKILLed and replaced, "
@@ -63,6 +65,11 @@ def summarize(options: Options, vendor: str, v: Verdict, run: Any, elapsed: floa
         f"for {atomic_jobs} jobs{rolled_back}"
     )
     say(f"    steps committed other than once .......... {v.atomic_steps_not_exactly_once} {must0}")
+    say(
+        f"  steps run twice at once .................... {v.overlapping_runs} {must0}; "
+        f"{v.executions_timed} runs timed, {v.executions_unended} with no known end"
+    )
+    say(f"  jobs running two of their steps at once .... {v.overlapping_jobs} {must0}")
     say(f"  workers that crashed ....................... {len(f.crashed_workers)} {must0}")
     unclean = sum(1 for code in f.shutdown_codes.values() if code != 0)
     say(

@@ -8,6 +8,7 @@ import time
 
 from django.conf import settings
 
+from .executions import log_end, log_start
 from .models import StepRun
 
 
@@ -28,25 +29,19 @@ def step_c(job) -> None:
 
 def _run(job, letter: str) -> None:
     started = time.time()
-    if job.spec.atomic:
-        _log_attempt(job, letter, started)
-    # The database effect of the step: autocommitted for plain jobs, part of the step's
-    # transaction (committed with the job's advance, or not at all) for atomic ones.
-    StepRun.objects.create(job_id=job.pk, step=letter, pid=os.getpid(), started=started)
-    # Stay in flight a little, so that kills land inside steps, not only between them.
-    time.sleep(random.uniform(0, settings.DBQ_FAULTS_STEP_SECONDS))
-    job.workspace.setdefault("steps", []).append(letter)
-
-
-def _log_attempt(job, letter: str, started: float) -> None:
-    """Count an atomic step's attempt outside the database (a rolled back row leaves no trace)."""
-    folder = settings.DBQ_FAULTS_ATTEMPTS_DIR
-    if not folder:
-        return
-    path = os.path.join(folder, f"attempts-{os.getpid()}.log")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    folder = settings.DBQ_FAULTS_EXECUTIONS_DIR
+    run = log_start(folder, job.pk, letter, job.spec.atomic) if folder else None
     try:
-        # One write(2) per line: it reaches the kernel at once, so a SIGKILL cannot lose it.
-        os.write(fd, f"{job.pk} {letter} {started:.6f}\n".encode())
+        if job.spec.atomic and settings.DBQ_FAULTS_SAVE_IN_STEP:
+            # As 3.x code may: the guarded save locks the job's row until the step's
+            # transaction commits, while the step goes on running.
+            job.save()
+        # The database effect of the step: autocommitted for plain jobs, part of the step's
+        # transaction (committed with the job's advance, or not at all) for atomic ones.
+        StepRun.objects.create(job_id=job.pk, step=letter, pid=os.getpid(), started=started)
+        # Stay in flight a while, so that kills land inside steps, not only between them.
+        time.sleep(random.uniform(0, settings.DBQ_FAULTS_STEP_SECONDS))
+        job.workspace.setdefault("steps", []).append(letter)
     finally:
-        os.close(fd)
+        if run is not None:
+            log_end(folder, run)

@@ -1,7 +1,7 @@
 """Enqueueing: validation, the creation hook, and transactions."""
 
 import pytest
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from django_dbq.exceptions import DuplicateJobError, InvalidWorkspaceError, UnknownJobError
 from django_dbq.models import Job, JobState
@@ -134,6 +134,13 @@ def test_enqueue_many_inserts_ready_to_run_jobs():
     created = Job.objects.enqueue_many([Job(name="three_steps") for _ in range(25)])
     assert len(created) == 25
     assert set(Job.objects.values_list("next_task", flat=True)) == {"tests.tasks.add_one"}
+
+
+def test_enqueue_many_raises_djangos_integrity_error_for_a_taken_unique_key():
+    Job.objects.create(name="unique_by_user", workspace={"user": 1})
+    with pytest.raises(IntegrityError):
+        Job.objects.enqueue_many([Job(name="unique_by_user", workspace={"user": 1})])
+    assert Job.objects.count() == 1
 
 
 def test_create_behaves_as_djangos_save_for_a_new_row():

@@ -99,6 +99,24 @@ def test_running_job_becomes_cancelled_when_its_step_ends_and_its_result_is_disc
     assert (job.step, job.workspace) == (0, {"count": 0})
 
 
+def test_a_job_cancelled_during_a_step_runs_no_further_step(settings):
+    settings.JOBS = {
+        **settings.JOBS,
+        "cancel_in_step_two": [
+            "tests.tasks.record_step",
+            "tests.tasks.cancel_own_job",
+            "tests.tasks.record_step",
+            "tests.tasks.record_step",
+        ],
+    }
+    settings.DBQ_OUTCOME_DELAY = 0  # every outcome written (and checked) before the next step
+    job = Job.objects.create(name="cancel_in_step_two")
+    drain()
+    job.refresh_from_db()
+    assert job.state == JobState.CANCELLED
+    assert job.workspace == {"ran": [0]}  # step 2's result discarded, steps 3 and 4 never ran
+
+
 def test_cancel_leaves_finished_jobs_alone():
     done = run_job(Job.objects.create(name="basic"))
     gone = failed()

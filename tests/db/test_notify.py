@@ -1,13 +1,16 @@
-"""PostgreSQL wakes idle workers: a trigger NOTIFYs when jobs become runnable."""
+"""PostgreSQL wakes idle workers: a trigger NOTIFYs when jobs become runnable; a waiter whose
+connection is killed listens again on a new one."""
 
 import datetime
+import time
 
 import pytest
-from django.db import connection
+from django.db import Error, connection
 from django.utils import timezone
 
 from django_dbq.models import Job
 from django_dbq.notify import CHANNEL, waker_for
+from tests.db.test_step_failures import kill_own_session
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -80,12 +83,30 @@ def test_idle_worker_wakes_on_a_notification():
     waker = waker_for("default", "default")
     waker.wait(0)  # starts listening
     Job.objects.create(name="basic")
-    import time
-
     started = time.monotonic()
     waker.wait(10)
     assert time.monotonic() - started < 5, "the waker slept through the notification"
     waker.close()
+
+
+def test_idle_postgresql_worker_survives_losing_its_listening_connection():
+    # Found by bench/faults.py: the waker read notifications on the DB-API connection, outside
+    # Django's error wrapper, and an idle worker whose connection was killed crashed (exit 1).
+    if connection.vendor != "postgresql":
+        pytest.skip("only PostgreSQL workers wait on their connection (LISTEN/NOTIFY)")
+    waker = waker_for("default", "default")
+    waker.wait(0)  # now listening on this connection
+    with pytest.raises(Error):
+        kill_own_session()
+
+    waker.wait(0.05)  # must not raise: the worker would die
+
+    # Listening again on a new connection: a new job wakes the waiter at once.
+    waker.wait(0)
+    Job.objects.create(name="basic")
+    started = time.monotonic()
+    waker.wait(5)
+    assert time.monotonic() - started < 4
 
 
 def test_one_notification_per_queue_however_many_jobs_a_statement_inserts(listener):

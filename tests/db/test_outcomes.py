@@ -1,4 +1,5 @@
-"""Succeeded steps' outcomes are written in groups, each write still guarded by the lease."""
+"""Succeeded steps' outcomes are written in groups, each write still guarded by the lease and
+holding the workspace as its step left it; a failure writes the job's waiting outcome first."""
 
 import time
 
@@ -8,9 +9,10 @@ from django.test.utils import CaptureQueriesContext
 
 from django_dbq import signals
 from django_dbq.executor import run_step
-from django_dbq.heartbeat import Heartbeat
+from django_dbq.periodic.heartbeat import Heartbeat
 from django_dbq.models import Job, JobState
 from django_dbq.outcomes import OutcomeBuffer
+from django_dbq.testing import drain
 from django_dbq.worker import Worker
 
 pytestmark = pytest.mark.django_db
@@ -157,6 +159,33 @@ def test_a_slow_signal_receiver_does_not_hold_up_lease_renewals():
     finally:
         heartbeat.stop()
         signals.job_completed.disconnect(slow_receiver)
+
+
+def test_buffered_outcome_keeps_the_workspace_as_the_step_left_it():
+    # Found by bench/faults.py: a job completed with {"steps": ["a", "b", "b", "c"]}. The
+    # buffered outcome held the workspace dict itself; the heartbeat thread wrote it after the
+    # next step had changed it in place, and that step ran again, after a rescue, on top.
+    job = Job.objects.create(name="process_pipeline")
+    worker = Worker("default")
+    (claimed_job,) = claimed(worker, 1)
+    buffer = OutcomeBuffer()
+    run_step(claimed_job, worker.lease, keep=True, buffer=buffer)  # step a, outcome buffered
+    # The next step starts and changes the workspace in place, as tasks do ...
+    claimed_job.workspace["steps"].append("b")
+    # ... while the heartbeat thread writes the buffered outcome of step a.
+    buffer.flush()
+
+    job.refresh_from_db()
+    assert (job.step, job.workspace) == (1, {"steps": ["a"]})
+
+
+def test_a_failure_writes_the_jobs_buffered_earlier_step_first(settings):
+    settings.JOBS = {**settings.JOBS, "add_then_fail": ["tests.tasks.add_one", "tests.tasks.fail"]}
+    job = Job.objects.create(name="add_then_fail")
+    drain()
+    job.refresh_from_db()
+    # Step 1's buffered advance was written before the failure: the row says step 2 failed.
+    assert (job.state, job.step, job.workspace) == (JobState.FAILED, 1, {"count": 1})
 
 
 @pytest.mark.django_db

@@ -6,8 +6,8 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from django_dbq.heartbeat import Heartbeat
-from django_dbq.maintenance import rescue_expired_leases
+from django_dbq.periodic.heartbeat import Heartbeat
+from django_dbq.periodic.rescue import rescue_expired_leases
 from django_dbq.models import Job, JobState
 from django_dbq.testing import drain, run_job
 from django_dbq.worker import Worker
@@ -191,6 +191,19 @@ def test_heartbeat_does_not_renew_a_lease_another_worker_took():
     worker._claim(1)
     Job.objects.filter(pk=job.pk).update(lease_owner="other")
     assert Heartbeat(worker).beat() == 0
+
+
+def test_heartbeat_marks_held_jobs_that_were_cancelled_or_taken_over():
+    cancelled = Job.objects.create(name="basic")
+    taken = Job.objects.create(name="basic")
+    kept = Job.objects.create(name="basic")
+    worker = Worker("default")
+    worker._claim(3)
+    Job.objects.filter(pk=cancelled.pk).cancel()
+    Job.objects.filter(pk=taken.pk).update(lease_owner="another-worker")
+    Heartbeat(worker).beat()
+    assert worker.leases.is_lost(cancelled.pk) and worker.leases.is_lost(taken.pk)
+    assert not worker.leases.is_lost(kept.pk)
 
 
 def test_step_of_a_job_cancelled_while_running_does_not_advance_it():

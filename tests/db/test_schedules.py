@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from django_dbq.exceptions import InvalidScheduleError
 from django_dbq.models import Job, JobState, Schedule
-from django_dbq.scheduler import run_due_schedules, spawn_due
+from django_dbq.periodic.scheduler import run_due_schedules, spawn_due
 
 UTC = datetime.timezone.utc
 pytestmark = pytest.mark.django_db

@@ -3,8 +3,10 @@
 import datetime
 
 import pytest
+from django.db import OperationalError
 from django.utils import timezone
 
+from django_dbq import executor
 from django_dbq.models import Job, JobState
 from django_dbq.testing import drain
 from django_dbq.worker import Worker
@@ -176,6 +178,44 @@ def test_released_jobs_go_back_to_waiting():
     assert not worker.leases
 
 
+def test_release_ends_a_job_cancelled_while_it_waited_in_the_batch():
+    first = Job.objects.create(name="basic")
+    second = Job.objects.create(name="basic")
+    worker = Worker("default")
+    claimed = worker._claim(2)
+    Job.objects.filter(pk=second.pk).cancel()
+    worker.release(claimed)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.state, second.state) == (JobState.NEW, JobState.CANCELLED)
+
+
+def test_jobs_of_a_batch_cut_short_by_a_database_error_are_handed_back(monkeypatch):
+    for _ in range(3):
+        Job.objects.create(name="basic")
+    worker = Worker("default", batch_size=3)
+    worker.batch_size = 3
+    calls = []
+
+    def broken_once(job, lease, **kwargs):
+        if not calls:
+            calls.append(job.pk)
+            raise OperationalError("the database went away")
+        return original(job, lease, **kwargs)
+
+    original = executor.run_step
+    monkeypatch.setattr("django_dbq.worker.run_step", broken_once)
+    with pytest.raises(OperationalError):
+        worker.run_batch()
+    worker.run_batch()  # the database answers again: the two unstarted jobs are handed back
+    unstarted = Job.objects.exclude(pk=calls[0])
+    assert {(j.attempts, j.state) for j in unstarted} <= {
+        (0, JobState.NEW),
+        (0, JobState.COMPLETED),
+    }
+    assert not unstarted.filter(state=JobState.PROCESSING).exists()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_rate_limit_spaces_steps_even_when_new_jobs_wake_the_worker():
     import time
@@ -202,7 +242,7 @@ def test_rate_limit_spaces_steps_even_when_new_jobs_wake_the_worker():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_job_cancelled_while_waiting_in_a_claimed_batch_is_not_started():
-    from django_dbq.heartbeat import Heartbeat
+    from django_dbq.periodic.heartbeat import Heartbeat
 
     Job.objects.enqueue_many([Job(name="basic") for _ in range(2)])
     worker = Worker(burst=True, scheduler=False)

@@ -168,3 +168,43 @@ def test_checks_catch_a_crashed_worker_and_an_unclean_shutdown():
     faults = checks.Faults(crashed_workers=["pid=7 exit=1"], shutdown_codes={8: 0, 9: -15})
     verdict = judge({JOB: checks.PLAIN}, {JOB: completed()}, runs(JOB, "a", "b", "c"), faults)
     assert len(verdict.violations) == 2
+
+
+def execution(pid: int, started: float, ended: float | None, thread: str = "dbq-worker-1"):
+    return checks.Execution(JOB, "a", False, pid, thread, started, ended)
+
+
+def test_checks_catch_a_step_run_twice_at_once():
+    executions = [execution(10, 100.0, 110.0), execution(10, 105.0, 108.0, "dbq-worker-2")]
+    step_runs = runs(JOB, "a", pid=10) + runs(JOB, "a", "b", "c", pid=10, started=105)
+    verdict = checks.judge(
+        {JOB: checks.PLAIN}, {JOB: completed(rescues=1)}, step_runs, checks.Faults(), 2, executions
+    )
+    assert verdict.overlapping_runs == 1
+    assert any(v.startswith("step run twice at once") for v in verdict.violations)
+
+
+def test_checks_take_a_sigkill_as_the_end_of_the_runs_it_cut_short():
+    executions = [execution(10, 100.0, None), execution(11, 200.0, 201.0)]
+    step_runs = runs(JOB, "a", pid=10) + runs(JOB, "a", "b", "c", pid=11, started=200)
+    faults = checks.Faults(sigkilled={10: 150.0})
+    verdict = checks.judge(
+        {JOB: checks.PLAIN}, {JOB: completed(rescues=1)}, step_runs, faults, 2, executions
+    )
+    assert verdict.ok, verdict.violations
+    assert (verdict.overlapping_runs, verdict.executions_timed) == (0, 2)
+
+
+def test_checks_catch_two_steps_of_one_job_running_at_once():
+    # A worker that lost the job runs its next step while another reruns the step before.
+    executions = [
+        checks.Execution(JOB, "a", False, 10, "dbq-worker-1", 100.0, 101.0),
+        checks.Execution(JOB, "b", False, 10, "dbq-worker-1", 101.0, 104.0),
+        checks.Execution(JOB, "a", False, 11, "dbq-worker-2", 102.0, 103.0),
+    ]
+    step_runs = runs(JOB, "a", "b", pid=10) + runs(JOB, "a", "b", "c", pid=11, started=102)
+    verdict = checks.judge(
+        {JOB: checks.PLAIN}, {JOB: completed(rescues=1)}, step_runs, checks.Faults(), 2, executions
+    )
+    assert (verdict.overlapping_runs, verdict.overlapping_jobs) == (0, 1)
+    assert any(v.startswith("job run twice at once") for v in verdict.violations)

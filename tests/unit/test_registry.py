@@ -155,8 +155,8 @@ def test_workspace_must_not_hold_nan_or_infinity(value):
 
 def test_empty_and_plain_workspaces_are_valid():
     spec = Registry({"j": ["a.b"]}).get("j")
-    spec.validate_workspace({})
-    spec.validate_workspace({"a": [1, 2.5, None, True], "b": {"c": "d"}})
+    assert spec.validate_workspace({}) is None  # None: no InvalidWorkspaceError raised
+    assert spec.validate_workspace({"a": [1, 2.5, None, True], "b": {"c": "d"}}) is None
 
 
 def test_schema_violation_names_the_field_and_the_reason():

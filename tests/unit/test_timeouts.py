@@ -1,5 +1,6 @@
 """A step's time limit interrupts it with StepTimeout."""
 
+import signal
 import time
 
 import pytest
@@ -21,8 +22,10 @@ def test_block_within_its_limit_runs_to_the_end():
 
 
 def test_no_limit_means_no_alarm():
+    handler = signal.getsignal(signal.SIGALRM)
     with time_limit(None):
-        pass
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # no timer is running
+        assert signal.getsignal(signal.SIGALRM) is handler  # and no handler was installed
 
 
 def in_a_thread(function):
