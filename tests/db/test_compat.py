@@ -87,8 +87,8 @@ def test_a_step_run_by_process_job_keeps_its_lease_while_it_runs():
 
     from django.db import connections
 
-    from django_dbq.periodic.rescue import rescue_expired_leases
     from django_dbq.management.commands.worker import Worker
+    from django_dbq.periodic.rescue import rescue_expired_leases
 
     job = Job.objects.create(name="io_wait", workspace={"seconds": 1.5})
     worker = Worker("default", 0, lease_seconds=0.6)

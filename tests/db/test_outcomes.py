@@ -9,9 +9,9 @@ from django.test.utils import CaptureQueriesContext
 
 from django_dbq import signals
 from django_dbq.executor import run_step
-from django_dbq.periodic.heartbeat import Heartbeat
 from django_dbq.models import Job, JobState
 from django_dbq.outcomes import OutcomeBuffer
+from django_dbq.periodic.heartbeat import Heartbeat
 from django_dbq.testing import drain
 from django_dbq.worker import Worker
 

@@ -6,9 +6,9 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
+from django_dbq.models import Job, JobState
 from django_dbq.periodic.heartbeat import Heartbeat
 from django_dbq.periodic.rescue import rescue_expired_leases
-from django_dbq.models import Job, JobState
 from django_dbq.testing import drain, run_job
 from django_dbq.worker import Worker
 from tests import tasks

@@ -13,9 +13,9 @@ import pytest
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
+from django_dbq.models import Job, JobState
 from django_dbq.periodic.heartbeat import Heartbeat
 from django_dbq.periodic.rescue import rescue_expired_leases
-from django_dbq.models import Job, JobState
 from django_dbq.worker import Worker
 
 pytestmark = [
