@@ -65,7 +65,7 @@ def check_database(
     app_configs: Any = None, databases: Any = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
     """The database Job rows live in must be one django_dbq can claim jobs on safely (E009)."""
-    from .claim import SUPPORTED_VENDORS
+    from .engine import SUPPORTED_VENDORS
     from .models import Job
 
     alias = router.db_for_write(Job)

@@ -254,7 +254,7 @@ class Job(LegacyJobMixin, models.Model):
         return len(spec.tasks) if spec else None
 
 
-from .bulk import insert_new_job  # noqa: E402 (bulk.py imports Job)
+from .engine.inserts import insert_new_job  # noqa: E402 (it imports Job)
 
 # Defined in their own module; imported here so Django registers the model with the app.
 from .schedules import Schedule, ScheduleQuerySet  # noqa: E402, F401

@@ -25,8 +25,8 @@ from django.db import DataError, IntegrityError, router, transaction
 from django.utils import timezone
 
 from . import signals, transitions
-from .claim import claimer_for
-from .claim.base import retry_on_deadlock
+from .engine import Engine, engine_for
+from .engine.base import retry_on_deadlock
 from .exceptions import InvalidWorkspaceError
 from .leases import LeaseLedger
 from .models import Job
@@ -155,14 +155,14 @@ class OutcomeBuffer:
 
         Returns the ids written and, for outcomes the database refused, the error.
         """
-        claimer = claimer_for(router.db_for_write(Job))
+        engine = engine_for(router.db_for_write(Job))
         # Same order in every worker, so concurrent writes cannot deadlock each other.
         ordered = [
             (entry.job, entry.lease.owner, entry.values)
             for _, entry in sorted(pending.items(), key=lambda item: str(item[0]))
         ]
         try:
-            return _write_group(claimer, ordered), {}
+            return _write_group(engine, ordered), {}
         except (DataError, IntegrityError) as error:
             if len(ordered) == 1:
                 return set(), {ordered[0][0].pk: error}
@@ -170,28 +170,28 @@ class OutcomeBuffer:
         refused: dict[Any, Exception] = {}
         for outcome in ordered:
             try:
-                written |= _write_group(claimer, [outcome])
+                written |= _write_group(engine, [outcome])
             except (DataError, IntegrityError) as error:
                 refused[outcome[0].pk] = error
         return written, refused
 
 
-def _write_group(claimer: Any, outcomes: list) -> set:
+def _write_group(engine: Engine, outcomes: list) -> set:
     """One grouped write; in a savepoint when inside a transaction, so that a refused value
     leaves the caller's transaction usable."""
-    connection = claimer.connection
+    connection = engine.connection
     # MariaDB/MySQL report deadlocks with claims as errors; the writes are idempotent
     # (absolute values, guarded), so the whole group is simply written again.
     if connection.in_atomic_block:
 
         def write() -> set:
             with transaction.atomic(using=connection.alias):
-                return claimer.write_outcomes(outcomes)
+                return engine.write_outcomes(outcomes)
 
     else:
 
         def write() -> set:
-            return claimer.write_outcomes(outcomes)
+            return engine.write_outcomes(outcomes)
 
     return retry_on_deadlock(write, 3, "outcome_write_retry")
 

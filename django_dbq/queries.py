@@ -169,7 +169,7 @@ class JobManager(models.Manager.from_queryset(JobQuerySet)):  # type: ignore[mis
 
         for job in jobs:
             job.prepare_for_enqueue()
-        from .bulk import insert_jobs
+        from .engine.inserts import insert_jobs  # it imports models, which imports this module
 
         with transaction.atomic(using=self.db):
             insert_jobs(jobs, using=self.db)

@@ -33,9 +33,9 @@ from django.db.models.functions import Coalesce
 from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 
-from .claim import claimer_for
-from .claim.base import Renewal
 from .conf import settings as conf
+from .engine import engine_for
+from .engine.base import Renewal
 from .exceptions import InvalidWorkspaceError, LeaseLost
 from .jsonvalues import storable_problem
 from .models import Job, JobState, leased_states
@@ -326,7 +326,7 @@ def renew(ids: Iterable[Any], owner: str, until: datetime.datetime) -> Renewal:
     long transaction) is skipped, not waited for, and reported as skipped: waiting would hold up
     every other lease until that transaction ends, and those leases would lapse.
     """
-    return claimer_for(router.db_for_write(Job)).renew(list(ids), owner, until)
+    return engine_for(router.db_for_write(Job)).renew(list(ids), owner, until)
 
 
 def rescue_expired(now: datetime.datetime | None = None) -> tuple[int, int, list[Job]]:
@@ -342,7 +342,7 @@ def rescue_expired(now: datetime.datetime | None = None) -> tuple[int, int, list
     # leased_states() repeats the condition of the partial index dbq_job_lease_idx.
     expired = leased_states() & (Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True))
     limit = conf.DBQ_MAX_RESCUES
-    return claimer_for(router.db_for_write(Job)).rescue(
+    return engine_for(router.db_for_write(Job)).rescue(
         expired,
         now,
         limit,

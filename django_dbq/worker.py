@@ -15,9 +15,9 @@ from django.db import DatabaseError, InterfaceError, connections, router
 from django.utils import timezone
 
 from . import transitions
-from .claim import claimer_for
 from .compat import LegacyWorkerMixin
 from .conf import settings as conf
+from .engine import engine_for
 from .executor import run_step
 from .leases import LeaseLedger
 from .models import Job
@@ -97,7 +97,7 @@ class Worker(LegacyWorkerMixin):
         # Claimed jobs whose step never started when a database error cut a batch short.
         self._unstarted: list[Job] = []
         self._alias = router.db_for_write(Job)
-        self._claimer = None
+        self._engine = None
         self._waker = None
         # Lets stop() end an idle wait from another thread (a pool's main thread).
         self._wakeup: WakeupPipe | None = None
@@ -272,10 +272,10 @@ class Worker(LegacyWorkerMixin):
             self.leases.done(job.pk, keep=job.pk in self.outcomes)
 
     def _claim(self, limit: int) -> list[Job]:
-        if self._claimer is None:
-            self._claimer = claimer_for(self._alias)
+        if self._engine is None:
+            self._engine = engine_for(self._alias)
         now = timezone.now()
-        jobs = self._claimer.claim(
+        jobs = self._engine.claim(
             self.queue_name, self.worker_id, limit, now, self.lease.until(now)
         )
         self.leases.claimed(job.pk for job in jobs)
@@ -355,7 +355,7 @@ class Worker(LegacyWorkerMixin):
         # they are rescued, because their outcome may not have been written.
         self.leases.clear()
         connections[self._alias].close()
-        self._claimer = None
+        self._engine = None
         if self._waker is not None:
             self._waker.close()
             self._waker = None

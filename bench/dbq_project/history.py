@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from django_dbq.claim import claimer_for
+from django_dbq.engine import engine_for
 from django_dbq.models import Job, JobState
 
 
@@ -117,7 +117,7 @@ def claim_sql() -> str:
 
     Capture it while the queue is empty or small: on MariaDB the claim is a locking read.
     """
-    claimer = claimer_for()
+    claimer = engine_for()
     now = timezone.now()
     with CaptureQueriesContext(connection) as queries:
         with transaction.atomic():

@@ -17,10 +17,10 @@ pytestmark = [
 
 
 def copy_types():
-    from django_dbq.bulk import job_fields
-    from django_dbq.claim import claimer_for
+    from django_dbq.engine import engine_for
+    from django_dbq.engine.inserts import job_fields
 
-    claimer = claimer_for()
+    claimer = engine_for()
     connection.ensure_connection()
     return claimer._binary_copy_types(connection.connection, '"django_dbq_job"', job_fields())
 
@@ -47,7 +47,7 @@ def enqueue_and_compare():
 
 @pytest.fixture
 def forget_types():
-    from django_dbq.claim import postgresql
+    from django_dbq.engine import postgresql
 
     postgresql._COPY_TYPES.clear()
     yield postgresql._COPY_TYPES

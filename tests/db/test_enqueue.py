@@ -233,7 +233,7 @@ def test_enqueue_many_writes_each_jobs_own_values():
 
 
 def test_database_vendor_is_supported():
-    from django_dbq.claim import SUPPORTED_VENDORS
+    from django_dbq.engine import SUPPORTED_VENDORS
 
     assert connection.vendor in SUPPORTED_VENDORS
 

@@ -3,7 +3,7 @@
 import pytest
 from django.db import OperationalError
 
-from django_dbq.claim import claimer_for
+from django_dbq.engine import engine_for
 from django_dbq.models import Job, JobState
 from django_dbq.worker import Worker
 
@@ -16,7 +16,7 @@ def test_a_job_lost_in_a_failed_outcome_write_runs_in_full_when_claimed_again(
     settings.DBQ_OUTCOME_DELAY = 60  # outcomes wait for the flush at the end of the batch
     job = Job.objects.create(name="three_steps")
     worker = Worker("default")
-    engine = type(claimer_for())
+    engine = type(engine_for())
     write_outcomes = engine.write_outcomes
     failures = [OperationalError("the database went away")]
 

@@ -9,7 +9,7 @@ import weakref
 from django.conf import settings
 from django.db import DatabaseError
 
-from .returning import ReturningClaimer
+from .returning import ReturningEngine
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def _is_prepared_statement_error(error: DatabaseError) -> bool:
     return code == "26000"
 
 
-class PostgreSQLClaimer(ReturningClaimer):
+class PostgreSQLEngine(ReturningEngine):
     """Claims in one statement; concurrent workers skip rows another claim has locked."""
 
     lock_clause = " FOR UPDATE SKIP LOCKED"
@@ -95,7 +95,7 @@ class PostgreSQLClaimer(ReturningClaimer):
         The COPY is binary where every column's type has a binary dumper (the server then
         parses no text and the driver formats none): about a third cheaper per row.
         """
-        from ..bulk import job_fields, rows
+        from .inserts import job_fields, rows  # inserts imports models, which imports it
 
         raw = self.connection.connection
         if raw is None:

@@ -4,7 +4,7 @@ Model.save() compiles its INSERT field by field for every job, and ``bulk_create
 each of a job's ~25 values through the ORM for every row; both cost more than the INSERT
 itself. One job is inserted with a statement made once; many share most of their values (state
 NEW, no lease, no error...), so a value that is the very object the previous job held is not
-converted again. The statement itself is the database's business: claim/ picks a multi-row
+converted again. The statement itself is the database's business: engine/ picks a multi-row
 INSERT or, on PostgreSQL, COPY.
 """
 
@@ -21,15 +21,14 @@ from django.db.models import Field
 from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 
-from .models import Job
+from ..models import Job
+from . import engine_for
 
 
 def insert_jobs(jobs: list[Job], using: str | None = None) -> None:
     """INSERT prepared, unsaved jobs (call inside a transaction to make it all or nothing)."""
-    from .claim import claimer_for
-
     alias = using or router.db_for_write(Job)
-    claimer_for(alias).insert_jobs(jobs)
+    engine_for(alias).insert_jobs(jobs)
     for job in jobs:
         job._state.adding = False
         job._state.db = alias

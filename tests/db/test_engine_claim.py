@@ -8,7 +8,7 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from django_dbq.claim import claimer_for
+from django_dbq.engine import engine_for
 from django_dbq.executor import Lease, run_step
 from django_dbq.models import Job, JobState
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 def claim(limit=10, queue="default", owner="w1", now=None):
     now = now or timezone.now()
-    return claimer_for().claim(queue, owner, limit, now, now + datetime.timedelta(seconds=30))
+    return engine_for().claim(queue, owner, limit, now, now + datetime.timedelta(seconds=30))
 
 
 def test_claim_leases_waiting_jobs():
@@ -75,7 +75,7 @@ def expected_claim_queries():
 def test_claim_costs_a_fixed_number_of_queries():
     for _ in range(5):
         Job.objects.create(name="basic")
-    claimer = claimer_for()
+    claimer = engine_for()
     now = timezone.now()
     claimer.claim("default", "w1", 5, now, now)  # on PostgreSQL, prepares the statement
     Job.objects.update(state=JobState.NEW)
@@ -89,7 +89,7 @@ def test_postgresql_claims_with_a_statement_prepared_once_per_connection():
         pytest.skip("prepared claims are PostgreSQL's")
     with connection.cursor() as cursor:
         cursor.execute("DEALLOCATE ALL")  # earlier tests prepared it on this connection
-    claimer = claimer_for()
+    claimer = engine_for()
     now = timezone.now()
     with CaptureQueriesContext(connection) as first:
         claimer.claim("default", "w1", 5, now, now)
@@ -99,7 +99,7 @@ def test_postgresql_claims_with_a_statement_prepared_once_per_connection():
     assert [q["sql"].split()[0] for q in second] == ["EXECUTE"]
     # Another claimer on the same connection finds the statement there and reuses it.
     with CaptureQueriesContext(connection) as other:
-        claimer_for().claim("default", "w1", 5, now, now)
+        engine_for().claim("default", "w1", 5, now, now)
     assert [q["sql"].split()[0] for q in other] == ["SELECT", "EXECUTE"]
 
 
@@ -108,7 +108,7 @@ def test_a_lost_prepared_claim_falls_back_to_a_plain_statement(caplog):
     if connection.vendor != "postgresql":
         pytest.skip("prepared claims are PostgreSQL's")
     job = Job.objects.create(name="basic")
-    claimer = claimer_for()
+    claimer = engine_for()
     now = timezone.now()
     assert claimer.claim("other", "w1", 5, now, now) == []
     with connection.cursor() as cursor:
@@ -166,7 +166,7 @@ def test_concurrent_claims_never_return_the_same_job():
 
 
 def test_claim_sql_names_the_waiting_states_as_the_partial_index_does():
-    from django_dbq.claim.returning import WAITING_SQL
+    from django_dbq.engine.returning import WAITING_SQL
     from django_dbq.models import WAITING_STATES
 
     (index,) = [i for i in Job._meta.indexes if i.name == "dbq_job_waiting_idx"]
@@ -202,7 +202,7 @@ def test_claim_uses_the_waiting_index_with_many_finished_jobs():
     Job.objects.create(name="basic")
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    claimer = claimer_for()
+    claimer = engine_for()
     claimer.prepares_claims = False  # the plain statement: its text shows the inner SELECT
     with CaptureQueriesContext(connection) as queries:
         now = timezone.now()
@@ -224,7 +224,7 @@ def test_the_prepared_claims_generic_plan_uses_the_waiting_index():
     Job.objects.update(state=JobState.COMPLETED)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    claimer = claimer_for()
+    claimer = engine_for()
     now = timezone.now()
     claimer.claim("default", "w1", 10, now, now)
     with CaptureQueriesContext(connection) as queries:

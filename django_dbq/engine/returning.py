@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from string import Formatter
 
-from .base import Claimer, outcome_rows
+from .base import Engine, outcome_rows
 
 # Must match the condition of the index dbq_job_waiting_idx (models.Job.Meta.indexes).
 WAITING_SQL = "state IN ('NEW', 'READY')"
 
 
-class ReturningClaimer(Claimer):
+class ReturningEngine(Engine):
     """Claims with a single UPDATE ... RETURNING; subclasses add the row-locking clause."""
 
     # Appended to the inner SELECT so concurrent claimers skip each other's rows.

@@ -1,4 +1,4 @@
-"""The claimer contract: how a worker takes runnable jobs, one implementation per database."""
+"""The engine contract: what a worker asks of the database, one implementation per vendor."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def retry_on_deadlock(run: Callable[[], T], attempts: int, event: str) -> T:
     raise AssertionError("unreachable")
 
 
-class Claimer:
+class Engine:
     """Takes up to ``limit`` runnable jobs of a queue and leases them to one owner.
 
     A claim is atomic: every returned job was NEW or READY and runnable, is now PROCESSING with
@@ -200,7 +200,7 @@ class Claimer:
 
     def insert_jobs(self, jobs: list[Job]) -> None:
         """INSERT new, validated jobs with multi-row INSERT statements."""
-        from ..bulk import job_fields, rows
+        from .inserts import job_fields, rows  # inserts imports models, which imports it
 
         ops = self.connection.ops
         fields = job_fields()

@@ -8,14 +8,14 @@ from django.db import transaction
 
 from ..exceptions import ClaimError
 from ..transitions import claimed_values
-from .base import Claimer, outcome_rows, retry_on_deadlock
+from .base import Engine, outcome_rows, retry_on_deadlock
 
 logger = logging.getLogger(__name__)
 
 DEADLOCK_RETRIES = 5
 
 
-class MySQLClaimer(Claimer):
+class MySQLEngine(Engine):
     """MariaDB/MySQL: SELECT ... FOR UPDATE SKIP LOCKED, then UPDATE (no UPDATE RETURNING)."""
 
     def claim(self, queue_name, owner, limit, now, lease_until):

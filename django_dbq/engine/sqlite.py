@@ -1,7 +1,7 @@
 """SQLite: one atomic UPDATE ... RETURNING (SQLite serialises writers, so no row locks)."""
 
-from .returning import ReturningClaimer
+from .returning import ReturningEngine
 
 
-class SQLiteClaimer(ReturningClaimer):
+class SQLiteEngine(ReturningEngine):
     """Claims in one statement; SQLite lets one writer at a time run it."""
