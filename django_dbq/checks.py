@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from django.core import checks
 from django.db import connections, router
+from django.utils.module_loading import import_string
 
+from .engine import SUPPORTED_VENDORS
+from .models import Job
 from .registry import get_registry, is_import_path
 
 
@@ -37,7 +41,6 @@ def _obj(name: str | None) -> str:
 
 
 def _check_path(job_name: str, path: str) -> list[checks.CheckMessage]:
-    from django.utils.module_loading import import_string
 
     try:
         target = import_string(path)
@@ -65,8 +68,6 @@ def check_database(
     app_configs: Any = None, databases: Any = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
     """The database Job rows live in must be one django_dbq can claim jobs on safely (E009)."""
-    from .engine import SUPPORTED_VENDORS
-    from .models import Job
 
     alias = router.db_for_write(Job)
     if databases is not None and alias not in databases:
@@ -89,8 +90,6 @@ def check_database(
             )
         ]
     if connection.vendor == "sqlite":
-        import sqlite3
-
         if sqlite3.sqlite_version_info < (3, 35):
             return [
                 checks.Error(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import models
+from django.db import IntegrityError, models, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -25,6 +25,7 @@ from .states import (  # noqa: F401 - importable from here, as before
     JobState,
     leased_states,
 )
+from .uniqueness import unique_key_for
 
 logger = logging.getLogger(__name__)
 
@@ -154,8 +155,6 @@ class Job(LegacyJobMixin, models.Model):
 
     def _save_unique(self, *args: Any, **kwargs: Any) -> None:
         """Insert a new ``unique`` job; raise DuplicateJobError when an active one holds its key."""
-        from django.db import IntegrityError, router, transaction
-
         using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
         connection = transaction.get_connection(using)
         try:
@@ -212,8 +211,6 @@ class Job(LegacyJobMixin, models.Model):
             spec.resolve(spec.creation_hook)(self)
             spec.validate_workspace(self.workspace)
         if spec.unique and self.unique_key is None:
-            from .uniqueness import unique_key_for
-
             self.unique_key = unique_key_for(spec, self.workspace)
 
     def _validate_placement(self) -> None:

@@ -6,7 +6,7 @@ import datetime
 import logging
 from typing import TYPE_CHECKING, Any
 
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.db.models import Case, Count, F, Q, Value, When
 from django.utils import timezone
 
@@ -15,6 +15,7 @@ from .conf import settings as conf
 from .exceptions import DuplicateJobError
 from .registry import get_registry
 from .states import FINISHED_STATES, WAITING_STATES, JobState
+from .uniqueness import unique_key_for
 
 if TYPE_CHECKING:
     from .models import Job
@@ -102,10 +103,6 @@ class JobQuerySet(LegacyJobQuerySetMixin, models.QuerySet):
         traceback are kept until the step succeeds. A ``unique`` job gets its key back; one whose
         key an active job holds is left as it is, and appended to ``duplicates`` when given.
         """
-        from django.db import IntegrityError, transaction
-
-        from .uniqueness import unique_key_for
-
         retryable = self.filter(state__in=(JobState.FAILED, JobState.CANCELLED))
         values: dict[str, Any] = dict(
             attempts=0,
@@ -165,8 +162,6 @@ class JobManager(models.Manager.from_queryset(JobQuerySet)):  # type: ignore[mis
         ``bulk_create``, a ``unique`` job colliding with an active one raises IntegrityError
         for the whole call (nothing is saved).
         """
-        from django.db import transaction
-
         for job in jobs:
             job.prepare_for_enqueue()
         from .engine.inserts import insert_jobs  # it imports models, which imports this module

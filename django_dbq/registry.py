@@ -14,7 +14,12 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-from .exceptions import ConfigurationError, InvalidWorkspaceError, UnknownJobError
+from .exceptions import (
+    ConfigurationError,
+    InvalidWorkspaceError,
+    UndeclaredTaskError,
+    UnknownJobError,
+)
 from .jsonvalues import storable_problem
 from .schedule_specs import ScheduleSpec, parse_declarations
 
@@ -113,8 +118,6 @@ class JobSpec:
     def resolve(self, path: str) -> Callable[..., Any]:
         """Import one of this job's declared paths; never anything else."""
         if path not in self.declared_paths():
-            from .exceptions import UndeclaredTaskError
-
             raise UndeclaredTaskError(
                 f"job {self.name!r} does not declare {path!r} in JOBS; "
                 f"its tasks are {list(self.tasks)}"

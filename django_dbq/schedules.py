@@ -225,7 +225,7 @@ class Schedule(models.Model):
 
     def new_job(self, scheduled_for: datetime.datetime | None = None) -> Job:
         """An unsaved job as this schedule spawns it."""
-        from .models import Job
+        from .models import Job  # models imports this module
 
         return Job(
             name=self.job_name,

@@ -31,7 +31,7 @@ def send(signal: Signal, **kwargs) -> None:
     # connected there is nothing to call (Signal.send_robust would return [] too).
     if not signal.receivers:
         return
-    from .models import Job
+    from .models import Job  # models imports this module
 
     for receiver, result in signal.send_robust(sender=Job, **kwargs):
         if isinstance(result, Exception):

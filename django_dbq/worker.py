@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import socket
 import time
 import uuid
@@ -18,6 +17,7 @@ from . import transitions
 from .compat import LegacyWorkerMixin
 from .conf import settings as conf
 from .engine import engine_for
+from .engine.base import database_retry_delay
 from .executor import run_step
 from .leases import LeaseLedger
 from .models import Job
@@ -343,7 +343,7 @@ class Worker(LegacyWorkerMixin):
 
     def _on_database_error(self, error: Exception, failures: int) -> None:
         """Drop the broken connection and retry with capped exponential backoff."""
-        delay = min(30.0, 0.1 * 2 ** min(failures, 10)) * (0.5 + random.random() / 2)
+        delay = database_retry_delay(failures)
         logger.error(
             "event=database_error worker=%s attempt=%s retry_in=%.2f error=%r",
             self.worker_id,

@@ -17,6 +17,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 
 from ..models import ACTIVE_STATES, WAITING_STATES, Job, JobState
+from ..uniqueness import unique_key_for
 from .actions import cancel_jobs, delete_jobs, retry_jobs, run_now
 from .forms import EDITABLE_FIELDS, JobForm, spec_of
 from .listing import (
@@ -266,8 +267,6 @@ class JobAdmin(admin.ModelAdmin):
             return
         spec = spec_of(obj.name)
         if "workspace" in values and spec and spec.unique and obj.state in WAITING_STATES:
-            from ..uniqueness import unique_key_for
-
             values["unique_key"] = unique_key_for(spec, values["workspace"])
         guarded = Job.objects.filter(pk=obj.pk, state=obj.state)
         seen = parse_datetime(form.cleaned_data.get("seen_modified") or "")

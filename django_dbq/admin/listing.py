@@ -16,6 +16,9 @@ from django.db.models import QuerySet
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
+from ..models import ACTIVE_STATES
+from ..registry import DJANGO_TASK_JOB, get_registry
+
 # Rows counted at most for a list page; pages beyond it are not reachable (narrow the filters).
 COUNT_LIMIT = 10_000
 
@@ -45,8 +48,6 @@ class RegistryNameFilter(admin.SimpleListFilter):
     parameter_name = "name"
 
     def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, str]]:
-        from ..registry import DJANGO_TASK_JOB, get_registry
-
         # Jobs of Django's tasks framework share one reserved name that JOBS does not list.
         names = [*get_registry().names(), DJANGO_TASK_JOB]
         # A name no longer in JOBS can still be filtered on by URL; show it while selected.
@@ -65,8 +66,6 @@ class QueueFilter(admin.SimpleListFilter):
     parameter_name = "queue_name"
 
     def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, str]]:
-        from ..models import ACTIVE_STATES
-
         # Active jobs are few even when finished ones are millions, so this reads few rows.
         active = set(
             model_admin.model.objects.filter(state__in=ACTIVE_STATES)

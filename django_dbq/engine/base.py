@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -25,7 +26,7 @@ LEASED = frozenset(state.value for state in LEASED_STATES)
 def outcome_rows(outcomes: list, connection: Any) -> tuple[list, list[Any]]:
     """The columns a group of outcomes writes, and its flat parameters, row by row:
     (job id, lease owner, value of each column)."""
-    from ..models import Job
+    from ..models import Job  # models imports this package (through inserts)
 
     names = sorted({name for _, _, values in outcomes for name in values})
     fields = [Job._meta.get_field(name) for name in names]
@@ -65,6 +66,12 @@ class Renewal:
     renewed: set = field(default_factory=set)
     lost: set = field(default_factory=set)
     skipped: set = field(default_factory=set)
+
+
+def database_retry_delay(failures: int) -> float:
+    """Seconds to wait before trying the database again after ``failures`` errors in a row:
+    capped exponential backoff (0.1 s doubling, at most 30 s), jittered to 50-100%."""
+    return min(30.0, 0.1 * 2 ** min(failures, 10)) * (0.5 + random.random() / 2)
 
 
 def retry_on_deadlock(run: Callable[[], T], attempts: int, event: str) -> T:
@@ -114,7 +121,7 @@ class Engine:
     def renew(self, ids: list[Any], owner: str, until: datetime.datetime) -> Renewal:
         """Extend ``owner``'s leases on ``ids`` without waiting on a row another transaction
         locks (SKIP LOCKED where the database has row locks); see Renewal."""
-        from ..models import Job, JobState
+        from ..models import Job, JobState  # models imports this package (through inserts)
 
         alias = self.connection.alias
         jobs = Job.objects.using(alias)
@@ -160,7 +167,7 @@ class Engine:
     ) -> tuple[int, int, list[Job]]:
         """Requeue, give up on (FAILED) or end (CANCELLED) jobs whose lease expired, skipping
         rows another transaction locks; returns (requeued, cancelled, jobs given up on)."""
-        from ..models import Job, JobState
+        from ..models import Job, JobState  # models imports this package (through inserts)
 
         alias = self.connection.alias
         jobs = Job.objects.using(alias)
@@ -216,7 +223,7 @@ class Engine:
 
     def jobs_from_rows(self, rows: list[tuple]) -> list[Job]:
         """Job instances from rows of every concrete column, converted as the ORM converts."""
-        from ..models import Job
+        from ..models import Job  # models imports this package (through inserts)
 
         converters = self._converters()
         names = [field.attname for field in Job._meta.concrete_fields]
@@ -233,7 +240,7 @@ class Engine:
     def _converters(self) -> list:
         cached = getattr(self, "_converter_cache", None)
         if cached is None:
-            from ..models import Job
+            from ..models import Job  # models imports this package (through inserts)
 
             cached = []
             for field in Job._meta.concrete_fields:

@@ -7,6 +7,7 @@ import logging
 from django.db import transaction
 
 from ..exceptions import ClaimError
+from ..models import Job, JobState
 from ..transitions import claimed_values
 from .base import Engine, outcome_rows, retry_on_deadlock
 
@@ -29,8 +30,6 @@ class MySQLEngine(Engine):
         )
 
     def _claim_once(self, queue_name, owner, limit, now, lease_until):
-        from ..models import Job, JobState
-
         alias = self.connection.alias
         ops = self.connection.ops
         table = ops.quote_name(Job._meta.db_table)
@@ -84,8 +83,6 @@ class MySQLEngine(Engine):
         MariaDB/MySQL have no RETURNING on UPDATE: when fewer rows matched than outcomes were
         sent (a guard failed), read back which ones carry this group's values.
         """
-        from ..models import Job, JobState
-
         if not outcomes:
             return set()
         fields, params = outcome_rows(outcomes, self.connection)

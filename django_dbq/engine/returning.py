@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from string import Formatter
 
+from ..models import Job, JobState
 from .base import Engine, outcome_rows
 
 # Must match the condition of the index dbq_job_waiting_idx (models.Job.Meta.indexes).
@@ -17,8 +18,6 @@ class ReturningEngine(Engine):
     lock_clause = ""
 
     def claim(self, queue_name, owner, limit, now, lease_until):
-        from ..models import JobState
-
         ops = self.connection.ops
         values = {
             "state": JobState.PROCESSING.value,
@@ -49,8 +48,6 @@ class ReturningEngine(Engine):
         cache = self.__dict__.setdefault("_claim_templates", {})
         template = cache.get(limit)
         if template is None:
-            from ..models import Job
-
             ops = self.connection.ops
             table = ops.quote_name(Job._meta.db_table)
             columns = ", ".join(ops.quote_name(f.column) for f in Job._meta.concrete_fields)
@@ -69,8 +66,6 @@ class ReturningEngine(Engine):
 
     def write_outcomes(self, outcomes):
         """All outcomes in one ``UPDATE ... FROM (VALUES ...) RETURNING`` statement."""
-        from ..models import Job, JobState
-
         if not outcomes:
             return set()
         fields, params = outcome_rows(outcomes, self.connection)

@@ -8,6 +8,7 @@ import random
 from django.db import DatabaseError, InterfaceError, connections
 
 from .. import signals, transitions
+from ..engine.base import database_retry_delay
 from ..exceptions import StepLost
 from ..executor import run_failure_hook
 from ..jsonvalues import storable_problem
@@ -59,7 +60,7 @@ class Rescuer:
             rescue_expired_leases()
         except (DatabaseError, InterfaceError) as error:
             self.failures += 1
-            delay = min(30.0, 0.1 * 2 ** min(self.failures, 10)) * (0.5 + random.random() / 2)
+            delay = database_retry_delay(self.failures)
             logger.error(
                 "event=rescue_database_error attempt=%s retry_in=%.2f error=%r",
                 self.failures,

@@ -35,6 +35,7 @@ from django.db import (
 from django.utils import timezone
 
 from ..conf import settings as conf
+from ..engine.base import database_retry_delay
 from ..exceptions import DbqError
 from ..models import Job, Schedule
 from ..recurrence import for_storage, plan
@@ -199,7 +200,7 @@ class Scheduler:
             wait = _pass(timezone.now())[1]
         except (DatabaseError, InterfaceError) as error:
             self.failures += 1
-            wait = min(30.0, 0.1 * 2 ** min(self.failures, 10)) * (0.5 + random.random() / 2)
+            wait = database_retry_delay(self.failures)
             logger.error(
                 "event=scheduler_database_error worker=%s attempt=%s retry_in=%.2f error=%r",
                 self.worker_id,
