@@ -11,6 +11,7 @@ import datetime
 import functools
 import json
 import logging
+import math
 import random
 import traceback
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from .conf import settings as conf
 from .exceptions import InvalidWorkspaceError, LeaseLost, StepTimeout
 from .models import Job, JobState
 from .outcomes import OutcomeBuffer
-from .registry import JobSpec
+from .registry import MAX_OPTION_SECONDS, JobSpec
 from .timeouts import time_limit
 
 logger = logging.getLogger(__name__)
@@ -402,9 +403,21 @@ def _cancel_if_stopping(job: Job, lease: Lease | None) -> bool:
 def backoff_seconds(
     spec: JobSpec, attempt: int, rand: Callable[[], float] = random.random
 ) -> float:
-    """Delay before retry ``attempt`` + 1: exponential from the base, capped, with jitter."""
+    """Delay before retry ``attempt`` + 1: exponential from the base, capped, with jitter.
+
+    Never overflows, whatever the attempt: the doubling is compared with the cap in log space
+    and the result is at most MAX_OPTION_SECONDS (the DBQ_RETRY_BACKOFF* settings are not
+    validated like JOBS, so a huge or infinite one is held to that bound here too).
+    """
     base = spec.retry_backoff or conf.DBQ_RETRY_BACKOFF
     cap = spec.retry_backoff_max or conf.DBQ_RETRY_BACKOFF_MAX
-    delay = min(cap, base * 2 ** max(attempt - 1, 0))
+    # Written so that NaN falls to the bound too.
+    cap = cap if 0 < cap <= MAX_OPTION_SECONDS else MAX_OPTION_SECONDS
+    exponent = max(attempt - 1, 0)
+    if not 0 < base < cap or exponent >= math.log2(cap) - math.log2(base):
+        delay = cap
+    else:
+        # base * 2 ** exponent without an intermediate power of two that could overflow.
+        delay = min(cap, math.ldexp(base, exponent))
     # Jitter in [50%, 100%] spreads retries of jobs that failed together.
     return delay * (0.5 + rand() / 2)

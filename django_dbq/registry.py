@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -34,6 +33,13 @@ OPTION_KEYS = (
 ALLOWED_KEYS = ("tasks", *HOOK_KEYS, *OPTION_KEYS)
 # Options a job's own workspace may set, for specs that allow it (see JobSpec.for_workspace).
 PER_JOB_OPTION_KEYS = ("retries", "retry_backoff", "retry_backoff_max", "timeout")
+SECONDS_OPTION_KEYS = ("retry_backoff", "retry_backoff_max", "timeout")
+# Upper bounds of the numeric options, far beyond any useful value: 1000 retries at the default
+# backoff cap keep a step retrying for six weeks, and a year of backoff or timeout is longer
+# than any deployment lives. They keep the backoff, its datetimes and the timeout timers (about
+# 31 years for SIGALRM, 292 for threading) away from every overflow.
+MAX_RETRIES = 1000
+MAX_OPTION_SECONDS = 365 * 24 * 3600.0
 
 # Jobs enqueued through Django's tasks framework (django_dbq.backends.DatabaseBackend) carry this
 # reserved name. It needs no entry in JOBS: its one step is a runner that runs the Django task its
@@ -171,18 +177,27 @@ def per_job_option_problems(options: Any) -> list[str]:
     for key, value in options.items():
         if key not in PER_JOB_OPTION_KEYS:
             problems.append(f"unknown option {key!r} (allowed: {', '.join(PER_JOB_OPTION_KEYS)})")
-        elif value is None:
-            continue
-        elif key == "retries":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                problems.append(f"'retries' must be an integer >= 0, not {value!r}")
-        elif (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not 0 < value < math.inf
-        ):
-            problems.append(f"{key!r} must be a number of seconds > 0, not {value!r}")
+        elif value is not None and (problem := option_problem(key, value)):
+            problems.append(f"{key!r} {problem}")
     return problems
+
+
+def option_problem(key: str, value: Any) -> str:
+    """Why ``value`` is not valid for ``retries`` or a seconds option, or '' when it is."""
+    if key == "retries":
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RETRIES:
+            return f"must be an integer from 0 to {MAX_RETRIES}, not {value!r}"
+    elif (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        # Written so that NaN fails too.
+        or not 0 < value <= MAX_OPTION_SECONDS
+    ):
+        return (
+            f"must be a number of seconds > 0 and at most {MAX_OPTION_SECONDS:.0f} (one year), "
+            f"not {value!r}"
+        )
+    return ""
 
 
 @functools.lru_cache(maxsize=1024)
@@ -332,23 +347,15 @@ class Registry:
                 self._problem(
                     name, "E007", f"JOBS[{name!r}]['workspace_schema'] is invalid: {problem}"
                 )
-        retries = entry.get("retries", 0)
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            self._problem(
-                name, "E008", f"JOBS[{name!r}]['retries'] must be an integer >= 0, not {retries!r}."
-            )
-        options["retries"] = retries
-        for key in ("retry_backoff", "retry_backoff_max", "timeout"):
-            value = entry.get(key)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
-            ):
-                self._problem(
-                    name,
-                    "E008",
-                    f"JOBS[{name!r}][{key!r}] must be a number of seconds > 0, not {value!r}.",
-                )
-            options[key] = value
+        options["retries"] = entry.get("retries", 0)
+        for key in SECONDS_OPTION_KEYS:
+            options[key] = entry.get(key)
+        for key in PER_JOB_OPTION_KEYS:
+            # None means "the default" for the seconds options; retries has no None.
+            checked = options[key] is not None or key == "retries"
+            problem = checked and option_problem(key, options[key])
+            if problem:
+                self._problem(name, "E008", f"JOBS[{name!r}][{key!r}] {problem}.")
         atomic = entry.get("atomic", False)
         if not isinstance(atomic, bool):
             self._problem(

@@ -70,6 +70,43 @@ def test_invalid_options_are_reported(options):
     assert ids(Registry({"j": {"tasks": ["a.b"], **options}})) == ["E008"]
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"retries": 1001},
+        {"retries": None},
+        {"retry_backoff": 1e300},
+        {"retry_backoff_max": float("inf")},
+        {"timeout": float("nan")},
+        {"timeout": 1e10},
+    ],
+)
+def test_options_beyond_their_bounds_are_reported(options):
+    assert ids(Registry({"j": {"tasks": ["a.b"], **options}})) == ["E008"]
+
+
+def test_option_problems_name_the_bounds():
+    registry = Registry({"j": {"tasks": ["a.b"], "retries": 5000, "retry_backoff_max": 1e12}})
+    messages = [problem.message for problem in registry.problems["j"]]
+    assert messages == [
+        "JOBS['j']['retries'] must be an integer from 0 to 1000, not 5000.",
+        "JOBS['j']['retry_backoff_max'] must be a number of seconds > 0 and at most 31536000 "
+        "(one year), not 1000000000000.0.",
+    ]
+
+
+def test_options_at_their_bounds_are_accepted():
+    year = 365 * 24 * 3600
+    seconds = {"retry_backoff": year, "retry_backoff_max": year, "timeout": year}
+    spec = Registry({"j": {"tasks": ["a.b"], "retries": 1000, **seconds}}).get("j")
+    assert (spec.retries, spec.retry_backoff, spec.retry_backoff_max, spec.timeout) == (
+        1000,
+        year,
+        year,
+        year,
+    )
+
+
 def test_unknown_job_error_names_the_known_jobs():
     with pytest.raises(UnknownJobError, match="'nope'.*'a', 'b'"):
         Registry({"a": ["x.y"], "b": ["x.y"]}).get("nope")
