@@ -194,15 +194,7 @@ class _StepRaised(Exception):
 
 
 def _step_index(job: Job, spec: JobSpec) -> int:
-    index = spec.step_of(job.step, job.next_task)
-    if index is None:
-        from .exceptions import UndeclaredTaskError
-
-        raise UndeclaredTaskError(
-            f"job {job.name!r} has next_task {job.next_task!r}, which JOBS does not declare "
-            f"for it; its tasks are {list(spec.tasks)}"
-        )
-    return index
+    return spec.step_index(job.step, job.next_task)
 
 
 def _run_hook(spec: JobSpec, key: str, *args: Any) -> None:

@@ -14,7 +14,12 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-from .exceptions import ConfigurationError, InvalidWorkspaceError, UnknownJobError
+from .exceptions import (
+    ConfigurationError,
+    InvalidWorkspaceError,
+    UndeclaredTaskError,
+    UnknownJobError,
+)
 
 if TYPE_CHECKING:
     from .schedule_sync import ScheduleSpec
@@ -92,16 +97,41 @@ class JobSpec:
         return (*self.tasks, *self.hooks.values())
 
     def step_of(self, step: int, next_task: str) -> int | None:
-        """The index of the task a row points at, or None when JOBS does not declare it.
+        """The index of the task a row points at, or None when it cannot be told safely.
 
-        ``step`` is authoritative when it agrees with ``next_task``; rows written by
-        django-db-queue 3.x only have ``next_task``, so fall back to looking it up.
+        ``step`` is authoritative when it agrees with ``next_task``. When it does not, either
+        the row was written by django-db-queue 3.x (which kept only ``next_task``; migration
+        0007 gave it step 0) or the job's task list changed in JOBS while it was in flight.
+        Only a row at step 0 whose ``next_task`` is declared exactly once is looked up: no
+        step of such a job has run under django_dbq 4, so going on from there cannot run one
+        of them again, and it is how a 3.x row resumes. Any other guess could run earlier
+        steps again (a reordered list puts a finished step after the one found; a repeated
+        path has no single answer), so such a row is not run.
         """
         if 0 <= step < len(self.tasks) and self.tasks[step] == next_task:
             return step
-        if next_task in self.tasks:
+        if step == 0 and self.tasks.count(next_task) == 1:
             return self.tasks.index(next_task)
         return None
+
+    def step_index(self, step: int, next_task: str) -> int:
+        """The step_of a row; raises UndeclaredTaskError saying why when it has none."""
+        index = self.step_of(step, next_task)
+        if index is not None:
+            return index
+        tasks = list(self.tasks)
+        if next_task not in tasks:
+            raise UndeclaredTaskError(
+                f"job {self.name!r} at step {step} has next_task {next_task!r}, which JOBS "
+                f"does not declare for it; its tasks are {tasks}"
+            )
+        where = [i for i, task in enumerate(tasks) if task == next_task]
+        raise UndeclaredTaskError(
+            f"job {self.name!r} is at step {step} with next_task {next_task!r}, which JOBS "
+            f"declares as step {' and '.join(map(str, where))}; its tasks are {tasks}. The "
+            "task list changed while the job was in flight, and resuming at a guessed step "
+            "could run earlier steps again"
+        )
 
     def for_workspace(self, workspace: Any) -> JobSpec:
         """This spec with the options a job's workspace sets, where the spec allows that."""
@@ -119,8 +149,6 @@ class JobSpec:
     def resolve(self, path: str) -> Callable[..., Any]:
         """Import one of this job's declared paths; never anything else."""
         if path not in self.declared_paths():
-            from .exceptions import UndeclaredTaskError
-
             raise UndeclaredTaskError(
                 f"job {self.name!r} does not declare {path!r} in JOBS; "
                 f"its tasks are {list(self.tasks)}"
