@@ -164,15 +164,24 @@ def test_a_function_defined_in_a_class_is_rejected():
         DatabaseTask(func=func, priority=0, backend="default", queue_name="default", run_after=None)
 
 
-def test_a_task_outside_installed_apps_is_rejected_when_defined():
-    with pytest.raises(compat.InvalidTask, match="outside INSTALLED_APPS"):
+@pytest.mark.parametrize("module", ["mysite.jobs", "tests.views", "tests.taskstuff"])
+def test_a_task_outside_the_task_modules_is_rejected_when_defined(module):
+    with pytest.raises(compat.InvalidTask, match="outside the modules the worker imports tasks"):
         DatabaseTask(
-            func=function_in("mysite.jobs"),
+            func=function_in(module),
             priority=0,
             backend="default",
             queue_name="default",
             run_after=None,
         )
+
+
+@pytest.mark.parametrize("module", ["tests.tasks", "tests.tasks.mail"])
+def test_a_task_in_an_installed_apps_tasks_module_or_package_is_accepted(module):
+    task = DatabaseTask(
+        func=function_in(module), priority=0, backend="default", queue_name="default"
+    )
+    assert task.module_path == f"{module}.job"
 
 
 @override_settings(TASKS={"default": {"BACKEND": BACKEND, "OPTIONS": {"task_modules": ["mysite"]}}})
