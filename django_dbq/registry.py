@@ -40,9 +40,9 @@ ALLOWED_KEYS = ("tasks", *HOOK_KEYS, *OPTION_KEYS)
 PER_JOB_OPTION_KEYS = ("retries", "retry_backoff", "retry_backoff_max", "timeout")
 SECONDS_OPTION_KEYS = ("retry_backoff", "retry_backoff_max", "timeout")
 # Upper bounds of the numeric options, far beyond any useful value: 1000 retries at the default
-# backoff cap keep a step retrying for six weeks, and a year of backoff or timeout is longer
-# than any deployment lives. They keep the backoff, its datetimes and the timeout timers (about
-# 31 years for SIGALRM, 292 for threading) away from every overflow.
+# backoff cap keep a step retrying for three to six weeks, and a year of backoff or timeout is
+# longer than any deployment lives. They keep the backoff, its datetimes and the timeout's
+# timers (SIGALRM's overflows past about 31 years, threading's past 292) clear of overflow.
 MAX_RETRIES = 1000
 MAX_OPTION_SECONDS = 365 * 24 * 3600.0
 
