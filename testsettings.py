@@ -127,6 +127,8 @@ TASKS = {
     "default": {
         "BACKEND": "django_dbq.backends.DatabaseBackend",
         "QUEUES": ["default", "emails"],
+        # The tests' tasks live outside the tests app's tasks module (which holds JOBS tasks).
+        "OPTIONS": {"task_modules": ["tests.framework_tasks"]},
     }
 }
 if django.VERSION < (6, 0) and importlib.util.find_spec("django_tasks"):

@@ -8,7 +8,7 @@ DbqError                      base class; do not raise directly
 │   └── DuplicateJobError     a unique job with the same key is already waiting or running
 ├── InvalidScheduleError      a schedule's definition is invalid (also ValueError)
 ├── StepError                 a step could not be run (also RuntimeError)
-│   ├── UndeclaredTaskError   the row names a task path that JOBS does not declare for it
+│   ├── UndeclaredTaskError   the row names a task JOBS does not declare for it (at its step)
 │   ├── StepTimeout           the step ran longer than the job's ``timeout``
 │   └── StepLost              the step's worker died too often (DBQ_MAX_RESCUES)
 ├── ClaimError                a claim could not lease the jobs it selected
@@ -62,7 +62,7 @@ class StepError(DbqError, RuntimeError):
 
 
 class UndeclaredTaskError(StepError):
-    """The job row names a task that JOBS does not declare for that job."""
+    """The job row names a task that JOBS does not declare for that job, or not at its step."""
 
 
 class StepTimeout(StepError):

@@ -16,7 +16,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from . import signals, transitions
-from .exceptions import StepTimeout, UndeclaredTaskError
+from .exceptions import StepTimeout
 from .models import Job
 from .outcomes import (  # noqa: F401 - the outcome kinds are importable from here, as before
     ADVANCED,
@@ -149,13 +149,7 @@ class _StepRaised(Exception):
 
 
 def _step_index(job: Job, spec: JobSpec) -> int:
-    index = spec.step_of(job.step, job.next_task)
-    if index is None:
-        raise UndeclaredTaskError(
-            f"job {job.name!r} has next_task {job.next_task!r}, which JOBS does not declare "
-            f"for it; its tasks are {list(spec.tasks)}"
-        )
-    return index
+    return spec.step_index(job.step, job.next_task)
 
 
 def _run_hook(spec: JobSpec, key: str, *args: Any) -> None:

@@ -39,6 +39,8 @@ class Job(LegacyJobMixin, models.Model):
     id = models.UUIDField(primary_key=True, default=new_job_id, editable=False)
     created = models.DateTimeField(default=timezone.now, editable=False)
     modified = models.DateTimeField(auto_now=True)
+    # name, queue_name and unique_key match byte for byte: migration 0013 gives them a binary
+    # collation on MariaDB/MySQL, which a migration altering them there must keep.
     name = models.CharField(max_length=100)
     state = models.CharField(max_length=20, choices=JobState.choices, default=JobState.NEW)
     # Import path of the task the next step runs, "" once completed.

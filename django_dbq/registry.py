@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +38,13 @@ OPTION_KEYS = (
 ALLOWED_KEYS = ("tasks", *HOOK_KEYS, *OPTION_KEYS)
 # Options a job's own workspace may set, for specs that allow it (see JobSpec.for_workspace).
 PER_JOB_OPTION_KEYS = ("retries", "retry_backoff", "retry_backoff_max", "timeout")
+SECONDS_OPTION_KEYS = ("retry_backoff", "retry_backoff_max", "timeout")
+# Upper bounds of the numeric options, far beyond any useful value: 1000 retries at the default
+# backoff cap keep a step retrying for three to six weeks, and a year of backoff or timeout is
+# longer than any deployment lives. They keep the backoff, its datetimes and the timeout's
+# timers (SIGALRM's overflows past about 31 years, threading's past 292) clear of overflow.
+MAX_RETRIES = 1000
+MAX_OPTION_SECONDS = 365 * 24 * 3600.0
 
 # Jobs enqueued through Django's tasks framework (django_dbq.backends.DatabaseBackend) carry this
 # reserved name. It needs no entry in JOBS: its one step is a runner that runs the Django task its
@@ -91,16 +97,41 @@ class JobSpec:
         return (*self.tasks, *self.hooks.values())
 
     def step_of(self, step: int, next_task: str) -> int | None:
-        """The index of the task a row points at, or None when JOBS does not declare it.
+        """The index of the task a row points at, or None when it cannot be told safely.
 
-        ``step`` is authoritative when it agrees with ``next_task``; rows written by
-        django-db-queue 3.x only have ``next_task``, so fall back to looking it up.
+        ``step`` is authoritative when it agrees with ``next_task``. When it does not, either
+        the row was written by django-db-queue 3.x (which kept only ``next_task``; migration
+        0007 gave it step 0) or the job's task list changed in JOBS while it was in flight.
+        Only a row at step 0 whose ``next_task`` is declared exactly once is looked up: no
+        step of such a job has run under django_dbq 4, so going on from there cannot run one
+        of them again, and it is how a 3.x row resumes. Any other guess could run earlier
+        steps again (a reordered list puts a finished step after the one found; a repeated
+        path has no single answer), so such a row is not run.
         """
         if 0 <= step < len(self.tasks) and self.tasks[step] == next_task:
             return step
-        if next_task in self.tasks:
+        if step == 0 and self.tasks.count(next_task) == 1:
             return self.tasks.index(next_task)
         return None
+
+    def step_index(self, step: int, next_task: str) -> int:
+        """The step_of a row; raises UndeclaredTaskError saying why when it has none."""
+        index = self.step_of(step, next_task)
+        if index is not None:
+            return index
+        tasks = list(self.tasks)
+        if next_task not in tasks:
+            raise UndeclaredTaskError(
+                f"job {self.name!r} at step {step} has next_task {next_task!r}, which JOBS "
+                f"does not declare for it; its tasks are {tasks}"
+            )
+        where = [i for i, task in enumerate(tasks) if task == next_task]
+        raise UndeclaredTaskError(
+            f"job {self.name!r} is at step {step} with next_task {next_task!r}, which JOBS "
+            f"declares as step {' and '.join(map(str, where))}; its tasks are {tasks}. The "
+            "task list changed while the job was in flight, and resuming at a guessed step "
+            "could run earlier steps again"
+        )
 
     def for_workspace(self, workspace: Any) -> JobSpec:
         """This spec with the options a job's workspace sets, where the spec allows that."""
@@ -176,18 +207,27 @@ def per_job_option_problems(options: Any) -> list[str]:
     for key, value in options.items():
         if key not in PER_JOB_OPTION_KEYS:
             problems.append(f"unknown option {key!r} (allowed: {', '.join(PER_JOB_OPTION_KEYS)})")
-        elif value is None:
-            continue
-        elif key == "retries":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                problems.append(f"'retries' must be an integer >= 0, not {value!r}")
-        elif (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not 0 < value < math.inf
-        ):
-            problems.append(f"{key!r} must be a number of seconds > 0, not {value!r}")
+        elif value is not None and (problem := option_problem(key, value)):
+            problems.append(f"{key!r} {problem}")
     return problems
+
+
+def option_problem(key: str, value: Any) -> str:
+    """Why ``value`` is not valid for ``retries`` or a seconds option, or '' when it is."""
+    if key == "retries":
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RETRIES:
+            return f"must be an integer from 0 to {MAX_RETRIES}, not {value!r}"
+    elif (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        # Written so that NaN fails too.
+        or not 0 < value <= MAX_OPTION_SECONDS
+    ):
+        return (
+            f"must be a number of seconds > 0 and at most {MAX_OPTION_SECONDS:.0f} (one year), "
+            f"not {value!r}"
+        )
+    return ""
 
 
 @functools.lru_cache(maxsize=1024)
@@ -352,23 +392,15 @@ class Registry:
                 self._problem(
                     name, "E007", f"JOBS[{name!r}]['workspace_schema'] is invalid: {problem}"
                 )
-        retries = entry.get("retries", 0)
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            self._problem(
-                name, "E008", f"JOBS[{name!r}]['retries'] must be an integer >= 0, not {retries!r}."
-            )
-        options["retries"] = retries
-        for key in ("retry_backoff", "retry_backoff_max", "timeout"):
-            value = entry.get(key)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
-            ):
-                self._problem(
-                    name,
-                    "E008",
-                    f"JOBS[{name!r}][{key!r}] must be a number of seconds > 0, not {value!r}.",
-                )
-            options[key] = value
+        options["retries"] = entry.get("retries", 0)
+        for key in SECONDS_OPTION_KEYS:
+            options[key] = entry.get(key)
+        for key in PER_JOB_OPTION_KEYS:
+            # None means "the default" for the seconds options; retries has no None.
+            checked = options[key] is not None or key == "retries"
+            problem = checked and option_problem(key, options[key])
+            if problem:
+                self._problem(name, "E008", f"JOBS[{name!r}][{key!r}] {problem}.")
         atomic = entry.get("atomic", False)
         if not isinstance(atomic, bool):
             self._problem(

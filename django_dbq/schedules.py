@@ -51,6 +51,7 @@ class Schedule(models.Model):
 
     CatchUp = CatchUp
 
+    # Matched byte for byte: migration 0013 gives it a binary collation on MariaDB/MySQL.
     name = models.CharField(max_length=100, unique=True)
     job_name = models.CharField(max_length=100, help_text="A job declared in JOBS.")
     cron = models.CharField(

@@ -39,13 +39,9 @@ from .engine.base import Renewal
 from .exceptions import InvalidWorkspaceError, LeaseLost
 from .jsonvalues import storable_problem
 from .models import Job, JobState, leased_states
-from .registry import JobSpec
+from .registry import MAX_OPTION_SECONDS, JobSpec
 
 logger = logging.getLogger(__name__)
-
-# Longest delay a retry may be put off by: far beyond any useful backoff, and well inside what a
-# datetime can add to now.
-MAX_BACKOFF_SECONDS = 366 * 24 * 3600.0
 
 # Columns of a running job that only its owner's transitions write: a task's job.save() writing
 # them back from its stale copy could undo a cancel or shorten the lease the heartbeat renewed.
@@ -376,16 +372,19 @@ def backoff_seconds(
 ) -> float:
     """Delay before retry ``attempt`` + 1: exponential from the base, capped, with jitter.
 
-    Never overflows: the exponent stops growing once the delay has reached the cap.
+    Never overflows, whatever the attempt: the doubling is compared with the cap in log space
+    and the result is at most MAX_OPTION_SECONDS (the DBQ_RETRY_BACKOFF* settings are not
+    validated like JOBS, so a huge or infinite one is held to that bound here too).
     """
     base = spec.retry_backoff or conf.DBQ_RETRY_BACKOFF
-    cap = min(spec.retry_backoff_max or conf.DBQ_RETRY_BACKOFF_MAX, MAX_BACKOFF_SECONDS)
-    doublings = max(attempt - 1, 0)
-    if base <= 0 or not math.isfinite(base):
-        delay = cap
-    elif doublings >= math.log2(max(cap / base, 1.0)) + 1:
+    cap = spec.retry_backoff_max or conf.DBQ_RETRY_BACKOFF_MAX
+    # Written so that NaN falls to the bound too.
+    cap = cap if 0 < cap <= MAX_OPTION_SECONDS else MAX_OPTION_SECONDS
+    exponent = max(attempt - 1, 0)
+    if not 0 < base < cap or exponent >= math.log2(cap) - math.log2(base):
         delay = cap
     else:
-        delay = min(cap, base * 2.0**doublings)
+        # base * 2 ** exponent without an intermediate power of two that could overflow.
+        delay = min(cap, math.ldexp(base, exponent))
     # Jitter in [50%, 100%] spreads retries of jobs that failed together.
     return delay * (0.5 + rand() / 2)

@@ -13,6 +13,7 @@ from django.core import checks
 from django.utils.dateparse import parse_datetime
 
 from ..registry import DJANGO_TASK_JOB, PER_JOB_OPTION_KEYS, per_job_option_problems
+from . import discovery
 from .compat import (
     BaseTaskBackend,
     InvalidTask,
@@ -81,7 +82,7 @@ class DatabaseBackend(BaseTaskBackend):
 
     OPTIONS: ``retries``, ``retry_backoff``, ``retry_backoff_max`` and ``timeout`` are defaults
     for every task of this backend (a DatabaseTask's own options win); ``task_modules`` lists
-    modules (or packages) outside INSTALLED_APPS that the worker may import tasks from.
+    modules (or packages) besides the installed apps' ``tasks`` modules that define tasks.
     """
 
     task_class = DatabaseTask
@@ -138,19 +139,21 @@ class DatabaseBackend(BaseTaskBackend):
             problems = per_job_option_problems(task.options)
             if problems:
                 raise InvalidTask(f"Task {task.module_path!r}: " + "; ".join(problems))
-        # Task modules are usually imported once the app registry is ready; before that
-        # (imported from a models module) the worker still checks when it runs the task.
-        if apps.ready and not self.may_import(task.module_path):
+        # Task modules are usually imported once the app registry is ready; one imported
+        # before (from a models module) is found by the worker only if its module is imported.
+        # A task rebuilt from its row (task_for_job) was checked when it was defined.
+        known = discovery.defined(task.module_path)
+        if (
+            apps.ready
+            and (known is None or known.func is not task.func)
+            and not discovery.in_task_module(task.func.__module__, self.task_modules)
+        ):
             raise InvalidTask(
-                f"Task {task.module_path!r} is defined outside INSTALLED_APPS, so the worker "
-                f"will not import it; move it into an installed app or add its module to "
-                f"TASKS[{self.alias!r}]['OPTIONS']['task_modules']."
+                f"Task {task.module_path!r} is defined outside the modules the worker imports "
+                "tasks from: define it in the tasks module (or package) of an installed app, or "
+                f"add its module to TASKS[{self.alias!r}]['OPTIONS']['task_modules']."
             )
-
-    def may_import(self, path: str) -> bool:
-        """Whether the worker may import ``path``: inside an installed app or task_modules."""
-        inside = any(path.startswith(module + ".") for module in self.task_modules)
-        return inside or apps.get_containing_app_config(path) is not None
+        discovery.remember(task)
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         """System checks: the Job table this backend writes to must be installed (E020)."""
@@ -245,28 +248,24 @@ class DatabaseBackend(BaseTaskBackend):
             **workspace.get("options", {}),
         )
 
-    def resolve(self, path: str) -> Task:
-        """The Task defined at ``path``, imported only from installed apps or task_modules."""
+    def resolve(self, path: Any) -> Task:
+        """The task defined at ``path``, found without importing it (see discovery.py)."""
         if not isinstance(path, str) or "." not in path:
             raise InvalidTask(f"{path!r} is not the import path of a task.")
-        if not self.may_import(path):
-            raise InvalidTask(
-                f"Refusing to import task {path!r}: it is not in an installed app or in "
-                f"TASKS[{self.alias!r}]['OPTIONS']['task_modules']."
-            )
-        import importlib
-
-        module_name, _, name = path.rpartition(".")
-        try:
-            found = getattr(importlib.import_module(module_name), name)
-        except (ImportError, AttributeError) as error:
-            raise InvalidTask(f"Task {path!r} cannot be imported: {error}") from error
-        if not isinstance(found, Task) or found.module_path != path:
-            raise InvalidTask(
-                f"{path!r} is not a task: expected a function decorated with @task, "
-                f"found {type(found).__name__}."
-            )
-        return found
+        found = discovery.defined(path)
+        if found is not None:
+            return found
+        broken = discovery.import_task_modules(self.task_modules)
+        found = discovery.defined(path)
+        if found is not None:
+            return found
+        raise InvalidTask(
+            f"{path!r} is not a task: no function decorated with @task is defined there in the "
+            "tasks module of an installed app or in "
+            f"TASKS[{self.alias!r}]['OPTIONS']['task_modules'], and the path a job row names "
+            "is never imported."
+            + (f" Task modules that failed to import: {'; '.join(broken)}." if broken else "")
+        )
 
 
 def send(signal: Any, sender: type, result: TaskResult) -> None:

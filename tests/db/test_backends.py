@@ -6,6 +6,7 @@ django-tasks backport (older Django). They skip when neither is installed.
 """
 
 import datetime
+import os
 import sys
 import uuid
 
@@ -449,8 +450,41 @@ def test_a_row_naming_a_function_that_is_not_a_task_fails_without_calling_it():
 def test_a_row_naming_a_module_outside_installed_apps_is_never_imported():
     job = run_job(tamper(tasks.add.enqueue(1, 2), task="antigravity.fly"))
     assert job.state == JobState.FAILED
-    assert "Refusing to import task 'antigravity.fly'" in job.last_error
+    assert "'antigravity.fly' is not a task" in job.last_error
     assert "antigravity" not in sys.modules
+
+
+def test_a_row_naming_a_module_of_an_installed_app_is_never_imported():
+    path = "tests.module_with_import_side_effects.delete_everything"
+    job = run_job(tamper(tasks.add.enqueue(1, 2), task=path))
+    assert job.state == JobState.FAILED
+    assert f"{path!r} is not a task" in job.last_error
+    assert "the path a job row names is never imported" in job.last_error
+    assert "tests.module_with_import_side_effects" not in sys.modules
+    assert "DBQ_TESTS_SIDE_EFFECT_MODULE_IMPORTED" not in os.environ
+
+
+@override_settings(
+    TASKS={
+        "default": {
+            "BACKEND": "django_dbq.backends.DatabaseBackend",
+            "OPTIONS": {"task_modules": ["tests.framework_tasks", "tests.task_package"]},
+        }
+    }
+)
+def test_the_worker_imports_the_declared_task_modules_to_find_a_task_it_has_not_seen():
+    assert "tests.task_package" not in sys.modules  # as in a fresh worker process
+    job = Job.objects.create(
+        name=DJANGO_TASK_JOB,
+        workspace={
+            "task": "tests.task_package.greetings.hello",
+            "backend": "default",
+            "args": ["you"],
+            "kwargs": {},
+        },
+    )
+    job = run_job(job)
+    assert (job.state, job.result) == (JobState.COMPLETED, "hello you")
 
 
 def test_a_row_naming_an_unconfigured_backend_fails_clearly():

@@ -59,6 +59,19 @@ def test_failure_hook_runs_only_after_the_last_attempt(settings):
     assert [call[0] for call in tasks.CALLS] == ["failure_hook"]
 
 
+@override_settings(DBQ_RETRY_BACKOFF_MAX=float("inf"))
+def test_a_retry_after_a_thousand_attempts_waits_at_most_a_year(settings):
+    many_retries = {"tasks": ["tests.tasks.fail"], "retries": 1000}
+    settings.JOBS = {**settings.JOBS, "many_retries": many_retries}
+    job = Job.objects.create(name="many_retries")
+    Job.objects.filter(pk=job.pk).update(attempts=999)
+    before = timezone.now()
+    drain()
+    job.refresh_from_db()
+    assert (job.state, job.attempts) == (JobState.READY, 1000)
+    assert before < job.run_after <= timezone.now() + datetime.timedelta(days=365)
+
+
 def test_step_over_its_timeout_fails_and_the_worker_carries_on():
     slow = Job.objects.create(name="slow", workspace={"seconds": 5})
     fine = Job.objects.create(name="basic")

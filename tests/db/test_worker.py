@@ -129,6 +129,20 @@ def test_task_path_not_declared_for_the_job_is_never_imported():
     assert "UndeclaredTaskError" in job.last_error and "'os.system'" in job.last_error
 
 
+def test_a_job_whose_task_list_changed_in_flight_fails_instead_of_rewinding(settings):
+    add, record = "tests.tasks.add_one", "tests.tasks.record"
+    settings.JOBS = {**settings.JOBS, "store_twice": [add, record, add, record]}
+    job = Job.objects.create(name="store_twice")
+    Job.objects.filter(pk=job.pk).update(step=3, next_task=record)
+    # A deploy inserts a step before the last one while the job waits to run it.
+    settings.JOBS = {**settings.JOBS, "store_twice": [add, record, add, add, record]}
+    drain()
+    job.refresh_from_db()
+    assert job.state == JobState.FAILED
+    assert "UndeclaredTaskError" in job.last_error and "at step 3" in job.last_error
+    assert tasks.CALLS == []  # no earlier step ran again
+
+
 def test_burst_worker_exits_when_the_queue_is_empty():
     Job.objects.create(name="three_steps")
     worker = Worker("default", burst=True)

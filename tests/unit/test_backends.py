@@ -102,8 +102,8 @@ def test_unknown_options_are_rejected_naming_the_allowed_ones():
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"retries": -1}, "'retries' must be an integer >= 0, not -1"),
-        ({"timeout": 0}, "'timeout' must be a number of seconds > 0, not 0"),
+        ({"retries": -1}, "'retries' must be an integer from 0 to 1000, not -1"),
+        ({"timeout": 0}, "'timeout' must be a number of seconds > 0 and at most 31536000"),
         ({"task_modules": "mysite"}, "'task_modules' must be a list of module names"),
     ],
 )
@@ -121,8 +121,33 @@ def test_queue_names_longer_than_the_job_column_are_rejected():
 
 
 def test_task_options_are_validated_when_the_task_is_defined():
-    with pytest.raises(compat.InvalidTask, match="'retries' must be an integer >= 0"):
+    with pytest.raises(compat.InvalidTask, match="'retries' must be an integer from 0 to 1000"):
         tasks.add.using(retries=-2)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"retries": 1001},
+        {"retry_backoff": 1e300},
+        {"retry_backoff_max": float("inf")},
+        {"timeout": 1e10},
+    ],
+)
+def test_task_options_beyond_their_bounds_are_rejected_before_enqueue(options):
+    with pytest.raises(compat.InvalidTask, match="from 0 to 1000|at most 31536000"):
+        tasks.add.using(**options)
+
+
+def test_backend_defaults_beyond_their_bounds_are_rejected():
+    with pytest.raises(compat.InvalidTaskBackend, match="'retries' must be an integer from 0"):
+        make_backend(OPTIONS={"retries": 10**6})
+
+
+def test_a_row_whose_options_are_beyond_their_bounds_is_not_run():
+    spec = Registry({}).get(DJANGO_TASK_JOB)
+    with pytest.raises(InvalidWorkspaceError, match="'retry_backoff_max' must be a number"):
+        spec.for_workspace({"options": {"retry_backoff_max": 1e300}})
 
 
 def test_using_sets_options_and_keeps_the_frameworks_changes():
@@ -139,15 +164,24 @@ def test_a_function_defined_in_a_class_is_rejected():
         DatabaseTask(func=func, priority=0, backend="default", queue_name="default", run_after=None)
 
 
-def test_a_task_outside_installed_apps_is_rejected_when_defined():
-    with pytest.raises(compat.InvalidTask, match="outside INSTALLED_APPS"):
+@pytest.mark.parametrize("module", ["mysite.jobs", "tests.views", "tests.taskstuff"])
+def test_a_task_outside_the_task_modules_is_rejected_when_defined(module):
+    with pytest.raises(compat.InvalidTask, match="outside the modules the worker imports tasks"):
         DatabaseTask(
-            func=function_in("mysite.jobs"),
+            func=function_in(module),
             priority=0,
             backend="default",
             queue_name="default",
             run_after=None,
         )
+
+
+@pytest.mark.parametrize("module", ["tests.tasks", "tests.tasks.mail"])
+def test_a_task_in_an_installed_apps_tasks_module_or_package_is_accepted(module):
+    task = DatabaseTask(
+        func=function_in(module), priority=0, backend="default", queue_name="default"
+    )
+    assert task.module_path == f"{module}.job"
 
 
 @override_settings(TASKS={"default": {"BACKEND": BACKEND, "OPTIONS": {"task_modules": ["mysite"]}}})
@@ -221,7 +255,7 @@ def test_an_ordinary_jobs_workspace_cannot_set_options():
 
 def test_invalid_workspace_options_are_an_error_naming_the_problem():
     spec = Registry({}).get(DJANGO_TASK_JOB)
-    with pytest.raises(InvalidWorkspaceError, match="'retries' must be an integer >= 0, not 'x'"):
+    with pytest.raises(InvalidWorkspaceError, match="'retries' must be an integer from 0 to 1000"):
         spec.for_workspace({"options": {"retries": "x"}})
 
 
@@ -230,8 +264,11 @@ def test_invalid_workspace_options_are_an_error_naming_the_problem():
     [
         ({}, []),
         ({"retries": 0, "retry_backoff": 0.5, "retry_backoff_max": 60, "timeout": None}, []),
-        ({"retries": True}, ["'retries' must be an integer >= 0, not True"]),
-        ({"timeout": float("nan")}, ["'timeout' must be a number of seconds > 0, not nan"]),
+        ({"retries": True}, ["'retries' must be an integer from 0 to 1000, not True"]),
+        (
+            {"timeout": float("nan")},
+            ["'timeout' must be a number of seconds > 0 and at most 31536000 (one year), not nan"],
+        ),
         (
             {"atomic": True},
             [

@@ -110,6 +110,43 @@ def test_invalid_options_are_reported(options):
     assert ids(Registry({"j": {"tasks": ["a.b"], **options}})) == ["E008"]
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"retries": 1001},
+        {"retries": None},
+        {"retry_backoff": 1e300},
+        {"retry_backoff_max": float("inf")},
+        {"timeout": float("nan")},
+        {"timeout": 1e10},
+    ],
+)
+def test_options_beyond_their_bounds_are_reported(options):
+    assert ids(Registry({"j": {"tasks": ["a.b"], **options}})) == ["E008"]
+
+
+def test_option_problems_name_the_bounds():
+    registry = Registry({"j": {"tasks": ["a.b"], "retries": 5000, "retry_backoff_max": 1e12}})
+    messages = [problem.message for problem in registry.problems["j"]]
+    assert messages == [
+        "JOBS['j']['retries'] must be an integer from 0 to 1000, not 5000.",
+        "JOBS['j']['retry_backoff_max'] must be a number of seconds > 0 and at most 31536000 "
+        "(one year), not 1000000000000.0.",
+    ]
+
+
+def test_options_at_their_bounds_are_accepted():
+    year = 365 * 24 * 3600
+    seconds = {"retry_backoff": year, "retry_backoff_max": year, "timeout": year}
+    spec = Registry({"j": {"tasks": ["a.b"], "retries": 1000, **seconds}}).get("j")
+    assert (spec.retries, spec.retry_backoff, spec.retry_backoff_max, spec.timeout) == (
+        1000,
+        year,
+        year,
+        year,
+    )
+
+
 def test_unknown_job_error_names_the_known_jobs():
     with pytest.raises(UnknownJobError, match="'nope'.*'a', 'b'"):
         Registry({"a": ["x.y"], "b": ["x.y"]}).get("nope")
@@ -132,6 +169,46 @@ def test_step_of_falls_back_to_next_task_for_rows_from_3x():
     assert spec.step_of(1, "a.two") == 1
     assert spec.step_of(0, "a.three") == 2
     assert spec.step_of(0, "a.gone") is None
+
+
+def test_a_step_that_agrees_with_next_task_wins_in_a_pipeline_that_repeats_a_path():
+    spec = Registry({"j": ["a.fetch", "a.store", "a.fetch", "a.store"]}).get("j")
+    assert [spec.step_of(step, spec.tasks[step]) for step in range(4)] == [0, 1, 2, 3]
+
+
+def test_a_task_list_changed_in_flight_never_rewinds_a_pipeline_that_repeats_a_path():
+    # A job at its last step (the second "a.store") when a check step is inserted before it.
+    spec = Registry({"j": ["a.fetch", "a.store", "a.fetch", "a.check", "a.store"]}).get("j")
+    assert spec.step_of(3, "a.store") is None
+
+
+def test_a_reordered_task_list_never_runs_finished_steps_again():
+    # At step 2 of ["a.one", "a.two", "a.three"] when the list is reordered: "a.three" is
+    # declared once, but resuming there would run "a.one" and "a.two" a second time.
+    spec = Registry({"j": ["a.three", "a.one", "a.two"]}).get("j")
+    assert spec.step_of(2, "a.three") is None
+
+
+def test_a_row_at_step_0_is_not_guessed_when_its_next_task_repeats():
+    spec = Registry({"j": ["a.new_first", "a.fetch", "a.store", "a.fetch"]}).get("j")
+    assert spec.step_of(0, "a.fetch") is None
+    assert spec.step_of(0, "a.store") == 2
+
+
+def test_a_row_that_cannot_be_placed_fails_naming_job_step_next_task_and_tasks():
+    spec = Registry({"j": ["a.fetch", "a.store", "a.fetch", "a.check", "a.store"]}).get("j")
+    with pytest.raises(UndeclaredTaskError) as raised:
+        spec.step_index(3, "a.store")
+    message = str(raised.value)
+    assert "job 'j' is at step 3 with next_task 'a.store'" in message
+    assert "declares as step 1 and 4" in message
+    assert str(list(spec.tasks)) in message
+
+
+def test_a_row_naming_an_undeclared_task_fails_naming_job_step_next_task_and_tasks():
+    spec = Registry({"j": ["a.one"]}).get("j")
+    with pytest.raises(UndeclaredTaskError, match=r"job 'j' at step 2 has next_task 'os.system'"):
+        spec.step_index(2, "os.system")
 
 
 def test_workspace_must_be_an_object():
