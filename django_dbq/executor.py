@@ -7,7 +7,6 @@ worker that lost its lease can never overwrite the progress of the worker that t
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 from typing import Any
 
@@ -15,7 +14,7 @@ from django.db import Error, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
-from . import signals, transitions
+from . import outcomes, signals, transitions
 from .exceptions import StepTimeout
 from .models import Job
 from .outcomes import (  # noqa: F401 - the outcome kinds are importable from here, as before
@@ -90,9 +89,9 @@ def run_step(
             outcome = _record_success(job, spec, index, lease, keep, buffer)
     except _StepRaised:
         pass
-    except _NotOurs:
+    except outcomes.NotOurs:
         # Rolled back (an atomic step's own writes too); now end a cancelled job.
-        outcome = _not_ours(job, transitions.why_not_ours(job, lease.owner), "writing_outcome")
+        outcome = outcomes.not_ours(job, lease.owner, "writing_outcome")
     if failure is not None and _connection_lost(failure, database, connection_before):
         # The database failed, not the step: record nothing and run no failure hook. The
         # worker drops its leases on database errors, so the step is rescued and runs again.
@@ -174,90 +173,25 @@ def _record_success(
     keep: bool,
     buffer: OutcomeBuffer | None = None,
 ) -> StepOutcome:
+    """Decide what a succeeded step makes of the job; the writer writes it (now, or grouped)."""
     now = timezone.now()
     if index + 1 < len(spec.tasks):
         values = transitions.advanced_values(job, spec, index, lease, keep, now)
-        outcome = StepOutcome(ADVANCED, kept=keep)
+        kind = ADVANCED
     else:
         values = transitions.completed_values(job, index, now)
-        outcome = StepOutcome(COMPLETED)
-    announce = functools.partial(_announce_success, job, len(spec.tasks), index, outcome.kind)
-    # Only outcomes that keep the job ours (or end it) wait in the buffer: a READY job could
-    # be claimed again by this worker before its buffered write, confusing the leases it holds.
-    if buffer is not None and not spec.atomic and (keep or outcome.kind == COMPLETED):
-        for name, value in values.items():
-            setattr(job, name, value)
-        buffer.add(job, lease, values, announce)
-        return StepOutcome(outcome.kind, kept=outcome.kept, pending=True)
-    if not transitions.write(job, lease.owner, values):
-        if spec.atomic:
-            # Leave the atomic block: the step's own writes roll back with the discarded result.
-            raise _NotOurs
-        return _not_ours(job, transitions.why_not_ours(job, lease.owner), "writing_outcome")
-    if spec.atomic:
-        # The outcome is only real once the step's transaction commits.
-        transaction.on_commit(announce, using=router.db_for_write(Job))
-    else:
-        announce()
-    return StepOutcome(outcome.kind, kept=outcome.kept, pending=True)
-
-
-class _NotOurs(Exception):
-    """Internal: an atomic step's outcome found the job no longer ours; rolls the step back."""
-
-
-def _not_ours(job: Job, why: str, during: str) -> StepOutcome:
-    """The outcome of a step whose job is no longer this worker's: say why, write nothing."""
-    if why == "cancelled":
-        return StepOutcome(CANCELLED)
-    if why == "deleted":
-        logger.warning("event=job_deleted job=%s id=%s while=%s", job.name, job.pk, during)
-        return StepOutcome(DELETED)
-    logger.warning("event=lease_lost job=%s id=%s while=%s", job.name, job.pk, during)
-    return StepOutcome(LOST)
-
-
-def _announce_success(
-    job: Job, steps: int, index: int, kind: str, instead: str | None = None
-) -> None:
-    """Log and signal a succeeded step once its outcome is written (``instead``: it was not)."""
-    if instead is not None:
-        signals.send(signals.step_finished, job=job, step=index, outcome=instead)
-        return
-    logger.info(
-        "event=step_succeeded job=%s id=%s step=%s/%s outcome=%s",
-        job.name,
-        job.pk,
-        index + 1,
-        steps,
-        kind,
+        kind = COMPLETED
+    return outcomes.record_success(
+        job, lease, values, kind, index, len(spec.tasks), atomic=spec.atomic, buffer=buffer
     )
-    if kind == COMPLETED:
-        signals.send(signals.job_completed, job=job)
-    signals.send(signals.step_finished, job=job, step=index, outcome=kind)
 
 
 def _record_failure(
     job: Job, spec: JobSpec | None, error: BaseException, retry: bool
 ) -> StepOutcome:
-    now = timezone.now()
-    owner = job.lease_owner or None
-    if retry and spec is not None:
-        delay = backoff_seconds(spec, job.attempts)
-        if transitions.write(job, owner, transitions.retry_values(error, delay, now)):
-            logger.info(
-                "event=step_retry job=%s id=%s attempt=%s delay=%.1f",
-                job.name,
-                job.pk,
-                job.attempts,
-                delay,
-            )
-            return StepOutcome(RETRYING)
-    elif transitions.write(job, owner, transitions.failed_values(job, error, now)):
-        logger.info("event=job_failed job=%s id=%s error=%s", job.name, job.pk, job.last_error)
-        signals.send(signals.job_failed, job=job, error=error)
-        return StepOutcome(FAILED)
-    return _not_ours(job, transitions.why_not_ours(job, owner), "recording_failure")
+    """Decide between a retry (and its delay) and the end; the writer writes it."""
+    delay = backoff_seconds(spec, job.attempts) if retry and spec is not None else None
+    return outcomes.record_failure(job, error, delay)
 
 
 def run_failure_hook(spec: JobSpec, job: Job, error: BaseException) -> None:

@@ -14,6 +14,7 @@ jobs and failures are never buffered: they are written at once.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import threading
 import time
@@ -29,7 +30,7 @@ from .engine import Engine, engine_for
 from .engine.base import retry_on_deadlock
 from .exceptions import InvalidWorkspaceError
 from .leases import LeaseLedger
-from .models import Job
+from .models import Job, JobState
 
 if TYPE_CHECKING:
     from .transitions import Lease
@@ -213,11 +214,99 @@ def _refused(entry: Pending, error: Exception) -> str:
 
 def _not_written(entry: Pending) -> str:
     """Why a buffered outcome's guarded write matched nothing, as the outcome instead."""
-    why = transitions.why_not_ours(entry.job, entry.lease.owner)
+    return not_ours(entry.job, entry.lease.owner, "writing_outcome").kind
+
+
+# -- outcomes written at once -------------------------------------------------------------------
+
+
+class NotOurs(Exception):
+    """An atomic step's outcome found its job no longer this worker's: raised to leave the
+    step's transaction, so that the step's own writes roll back with the discarded result."""
+
+
+def record_success(
+    job: Job,
+    lease: Lease,
+    values: dict[str, Any],
+    kind: str,
+    index: int,
+    steps: int,
+    *,
+    atomic: bool,
+    buffer: OutcomeBuffer | None,
+) -> StepOutcome:
+    """Write a succeeded step's outcome: grouped in ``buffer`` when it may wait, else now.
+
+    Only outcomes that keep the job this worker's (or end it) wait in the buffer: a READY job
+    could be claimed again by this worker before its buffered write, confusing its leases.
+    Atomic steps write now, inside their transaction; their log and signals wait for its commit.
+    """
+    kept = values["state"] == JobState.PROCESSING
+    announce = functools.partial(_announce_success, job, steps, index, kind)
+    if buffer is not None and not atomic and (kept or kind == COMPLETED):
+        for name, value in values.items():
+            setattr(job, name, value)
+        buffer.add(job, lease, values, announce)
+        return StepOutcome(kind, kept=kept, pending=True)
+    if not transitions.write(job, lease.owner, values):
+        if atomic:
+            raise NotOurs
+        return not_ours(job, lease.owner, "writing_outcome")
+    if atomic:
+        transaction.on_commit(announce, using=router.db_for_write(Job))
+    else:
+        announce()
+    return StepOutcome(kind, kept=kept, pending=True)
+
+
+def record_failure(job: Job, error: BaseException, retry_in: float | None) -> StepOutcome:
+    """Write a failed step's outcome: a retry in ``retry_in`` seconds, or (None) FAILED."""
+    now = timezone.now()
+    owner = job.lease_owner or None
+    if retry_in is not None:
+        if transitions.write(job, owner, transitions.retry_values(error, retry_in, now)):
+            logger.info(
+                "event=step_retry job=%s id=%s attempt=%s delay=%.1f",
+                job.name,
+                job.pk,
+                job.attempts,
+                retry_in,
+            )
+            return StepOutcome(RETRYING)
+    elif transitions.write(job, owner, transitions.failed_values(job, error, now)):
+        logger.info("event=job_failed job=%s id=%s error=%s", job.name, job.pk, job.last_error)
+        signals.send(signals.job_failed, job=job, error=error)
+        return StepOutcome(FAILED)
+    return not_ours(job, owner, "recording_failure")
+
+
+def not_ours(job: Job, owner: str | None, during: str) -> StepOutcome:
+    """The outcome of a step whose job is no longer this worker's: a cancelled job ends now;
+    a deleted or taken-over one is logged as such. Nothing else is written."""
+    why = transitions.why_not_ours(job, owner)
     if why == "cancelled":
-        return CANCELLED
+        return StepOutcome(CANCELLED)
     event = "job_deleted" if why == "deleted" else "lease_lost"
-    logger.warning(
-        "event=%s job=%s id=%s while=writing_outcome", event, entry.job.name, entry.job.pk
+    logger.warning("event=%s job=%s id=%s while=%s", event, job.name, job.pk, during)
+    return StepOutcome(DELETED if why == "deleted" else LOST)
+
+
+def _announce_success(
+    job: Job, steps: int, index: int, kind: str, instead: str | None = None
+) -> None:
+    """Log and signal a succeeded step once its outcome is written (``instead``: it was not)."""
+    if instead is not None:
+        signals.send(signals.step_finished, job=job, step=index, outcome=instead)
+        return
+    logger.info(
+        "event=step_succeeded job=%s id=%s step=%s/%s outcome=%s",
+        job.name,
+        job.pk,
+        index + 1,
+        steps,
+        kind,
     )
-    return DELETED if why == "deleted" else LOST
+    if kind == COMPLETED:
+        signals.send(signals.job_completed, job=job)
+    signals.send(signals.step_finished, job=job, step=index, outcome=kind)
