@@ -3,8 +3,8 @@
 import pytest
 from django.test import override_settings
 
-from django_dbq.transitions import backoff_seconds
 from django_dbq.registry import MAX_OPTION_SECONDS, JobSpec
+from django_dbq.transitions import backoff_seconds
 
 
 def spec(**options):
