@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime
 import logging
+import sys
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -89,11 +91,10 @@ class LegacyWorkerMixin:
         New code calls run() (with burst=True to stop once the queue is empty), which waits
         for work without a fixed sleep.
         """
-        # Imported here, not above: that module imports Worker, which imports this one. 3.x
-        # code and tests patch its ``sleep``, so look it up there on every call.
-        from .management.commands import worker as command
-
-        command.sleep(LEGACY_POLL_SECONDS)
+        # 3.x code and tests patch ``sleep`` in the worker command's module, so use that one
+        # when it is loaded (importing it would be a loop: it imports Worker, which imports this).
+        command = sys.modules.get("django_dbq.management.commands.worker")
+        (command.sleep if command is not None else time.sleep)(LEGACY_POLL_SECONDS)
         last = self.last_job_finished
         if last and (timezone.now() - last).total_seconds() < self.rate_limit_in_seconds:
             return

@@ -172,7 +172,7 @@ class DatabaseBackend(BaseTaskBackend):
 
     def enqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:
         """Store the task and its arguments as a job; the result is READY."""
-        from ..models import Job
+        from ..models import Job  # a @task may be defined (so this module loaded) while apps load
 
         self.validate_task(task)
         self._check_findable(task)
@@ -206,7 +206,7 @@ class DatabaseBackend(BaseTaskBackend):
 
     def get_result(self, result_id: str) -> TaskResult:
         """The result of a task enqueued on this backend; raises TaskResultDoesNotExist."""
-        from ..models import Job
+        from ..models import Job  # a @task may be defined (so this module loaded) while apps load
 
         try:
             pk = uuid.UUID(str(result_id))
