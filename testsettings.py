@@ -135,6 +135,7 @@ if django.VERSION < (6, 0) and importlib.util.find_spec("django_tasks"):
     # The backport's app registers its system checks (and so our backend's check()).
     INSTALLED_APPS.append("django_tasks")
 
+# DBQ_TEST_LOGGING=none: a project without LOGGING (the worker's own console lines are tested).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -143,3 +144,5 @@ LOGGING = {
         "django_dbq": {"handlers": ["console"], "level": os.environ.get("DBQ_LOG_LEVEL", "WARNING")}
     },
 }
+if os.environ.get("DBQ_TEST_LOGGING") == "none":
+    del LOGGING
