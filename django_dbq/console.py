@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from . import signals
 from .outcomes import ADVANCED, CANCELLED, COMPLETED, DELETED, FAILED, LOST, RETRYING
+from .registry import DJANGO_TASK_JOB
 
 LOGGER_NAME = "django_dbq"
 # The key=value events' level on the console by verbosity: errors only at 0, warnings at 1
@@ -104,7 +105,7 @@ class Console:
             self.completed += 1
         steps = job.step or 1
         self.line(
-            f"job {job.name} {job.pk} completed in {_job_seconds(job)}"
+            f"job {_name(job)} {job.pk} completed in {_job_seconds(job)}"
             f" ({steps} step{'s' if steps != 1 else ''})"
         )
 
@@ -114,7 +115,7 @@ class Console:
             self.failed += 1
         attempts = job.attempts or 1
         self.line(
-            f"job {job.name} {job.pk} failed at step {_step_of(job)}"
+            f"job {_name(job)} {job.pk} failed at step {_step_of(job)}"
             f" after {attempts} attempt{'s' if attempts != 1 else ''}"
             f" ({_job_seconds(job)}): {type(error).__name__}: {error}"
         )
@@ -138,7 +139,7 @@ class Console:
         if outcome == ADVANCED and duration is not None:
             what += f" in {duration:.2f} s"
         error = f": {_short_error(job.last_error)}" if outcome == RETRYING else ""
-        self.line(f"step {step + 1}{_steps_of(job)} of job {job.name} {job.pk} {what}{error}")
+        self.line(f"step {step + 1}{_steps_of(job)} of job {_name(job)} {job.pk} {what}{error}")
 
     def signal_received(self, count: int) -> None:
         """The line a stop signal prints (``count``: signals so far)."""
@@ -167,6 +168,13 @@ class Console:
             # A closed pipe, or a signal handler interrupting a write in progress: the line
             # is lost, the worker goes on.
             pass
+
+
+def _name(job: Any) -> str:
+    """The job's name; a Django task's import path for the one job of every task."""
+    if job.name == DJANGO_TASK_JOB and isinstance(job.workspace, dict):
+        return str(job.workspace.get("task") or job.name)
+    return job.name
 
 
 def _seconds(seconds: float) -> str:

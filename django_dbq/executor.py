@@ -29,7 +29,7 @@ from .outcomes import (  # noqa: F401 - the outcome kinds are importable from he
     OutcomeBuffer,
     StepOutcome,
 )
-from .registry import JobSpec
+from .registry import DJANGO_TASK_JOB, JobSpec
 from .timeouts import time_limit
 from .transitions import Lease, backoff_seconds  # noqa: F401 - importable from here, as before
 
@@ -113,7 +113,10 @@ def run_step(
     if failure is not None:
         duration = time.monotonic() - began
         retry = job.attempts <= spec.retries
-        # A failure that will be retried is routine; the last one is an error, with traceback.
+        # A failure that will be retried is routine; the last one is an error, with traceback,
+        # except for a Django task: the framework's task_finished receiver logs that traceback
+        # (logger.exception, for error monitoring tools), and twice is noise.
+        traceback = not retry and job.name != DJANGO_TASK_JOB
         logger.log(
             logging.WARNING if retry else logging.ERROR,
             "event=step_failed job=%s id=%s step=%s/%s attempt=%s retry=%s duration=%.3f error=%r",
@@ -125,7 +128,7 @@ def run_step(
             retry,
             duration,
             failure,
-            exc_info=None if retry else failure,
+            exc_info=failure if traceback else None,
         )
         if not retry:
             run_failure_hook(spec, job, failure)
