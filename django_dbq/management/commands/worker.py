@@ -139,8 +139,9 @@ def dry_run_report(runner: Runner) -> str:
     alias = router.db_for_write(Job)
     names = get_registry().names()
     lines = [
-        f'Dry run: a worker for queue "{runner.queue_name}" would run with these settings '
-        "(nothing was started):",
+        "Dry run: nothing was started. A worker would run with these settings:",
+        f"  start line:     {start_line(runner)}",
+        f"  queue:          {runner.queue_name}",
         f"  concurrency:    {runner.concurrency}",
         f"  batch size:     {worker.max_batch_size}",
         f"  lease:          {worker.lease.seconds:g} s",
