@@ -103,6 +103,7 @@ JOBS = {
     "process_long": ["tests.tasks.record_start_and_end"],
     "leaves_nan": ["tests.tasks.leave_nan", "tests.tasks.record"],
     "leaves_nul": ["tests.tasks.leave_nul"],
+    "leaves_int_key": ["tests.tasks.leave_int_key"],
     "checkpoints": {"tasks": ["tests.tasks.save_then_fail"], "retries": 1, "retry_backoff": 0.01},
     "checkpoints_atomic": {
         "tasks": ["tests.tasks.save_then_fail"],
