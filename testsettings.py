@@ -103,6 +103,7 @@ JOBS = {
     "process_long": ["tests.tasks.record_start_and_end"],
     "leaves_nan": ["tests.tasks.leave_nan", "tests.tasks.record"],
     "leaves_nul": ["tests.tasks.leave_nul"],
+    "leaves_int_key": ["tests.tasks.leave_int_key"],
     "checkpoints": {"tasks": ["tests.tasks.save_then_fail"], "retries": 1, "retry_backoff": 0.01},
     "checkpoints_atomic": {
         "tasks": ["tests.tasks.save_then_fail"],
@@ -135,6 +136,7 @@ if django.VERSION < (6, 0) and importlib.util.find_spec("django_tasks"):
     # The backport's app registers its system checks (and so our backend's check()).
     INSTALLED_APPS.append("django_tasks")
 
+# DBQ_TEST_LOGGING=none: a project without LOGGING (the worker's own console lines are tested).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -143,3 +145,5 @@ LOGGING = {
         "django_dbq": {"handlers": ["console"], "level": os.environ.get("DBQ_LOG_LEVEL", "WARNING")}
     },
 }
+if os.environ.get("DBQ_TEST_LOGGING") == "none":
+    del LOGGING

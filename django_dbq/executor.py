@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from typing import Any
 
 from django.db import Error, connections, router, transaction
@@ -28,7 +29,7 @@ from .outcomes import (  # noqa: F401 - the outcome kinds are importable from he
     OutcomeBuffer,
     StepOutcome,
 )
-from .registry import JobSpec
+from .registry import DJANGO_TASK_JOB, JobSpec
 from .timeouts import time_limit
 from .transitions import Lease, backoff_seconds  # noqa: F401 - importable from here, as before
 
@@ -73,6 +74,7 @@ def run_step(
     database = connections[router.db_for_write(Job)]
     database.ensure_connection()
     connection_before = database.connection
+    began = time.monotonic()
     failure: BaseException | None = None
     try:
         with atomic():
@@ -86,7 +88,9 @@ def run_step(
                 failure = error
                 raise _StepRaised from error  # leaves (and so rolls back) an atomic step
             _run_post_hook(spec, job)
-            outcome = _record_success(job, spec, index, lease, keep, buffer)
+            outcome = _record_success(
+                job, spec, index, lease, keep, buffer, time.monotonic() - began
+            )
     except _StepRaised:
         pass
     except outcomes.NotOurs:
@@ -107,18 +111,24 @@ def run_step(
         # so that the hooks and the failure are written normally.
         database.close()
     if failure is not None:
+        duration = time.monotonic() - began
         retry = job.attempts <= spec.retries
-        # A failure that will be retried is routine; the last one is an error, with traceback.
+        # A failure that will be retried is routine; the last one is an error, with traceback,
+        # except for a Django task: the framework's task_finished receiver logs that traceback
+        # (logger.exception, for error monitoring tools), and twice is noise.
+        traceback = not retry and job.name != DJANGO_TASK_JOB
         logger.log(
             logging.WARNING if retry else logging.ERROR,
-            "event=step_failed job=%s id=%s step=%s attempt=%s retry=%s error=%r",
+            "event=step_failed job=%s id=%s step=%s/%s attempt=%s retry=%s duration=%.3f error=%r",
             job.name,
             job.pk,
             index + 1,
+            len(spec.tasks),
             job.attempts,
             retry,
+            duration,
             failure,
-            exc_info=None if retry else failure,
+            exc_info=failure if traceback else None,
         )
         if not retry:
             run_failure_hook(spec, job, failure)
@@ -127,7 +137,13 @@ def run_step(
             buffer.flush()  # the job's earlier steps first, so the failure is written last
         outcome = _record_failure(job, spec, failure, retry=retry)
     if not outcome.pending:
-        signals.send(signals.step_finished, job=job, step=index, outcome=outcome.kind)
+        signals.send(
+            signals.step_finished,
+            job=job,
+            step=index,
+            outcome=outcome.kind,
+            duration=time.monotonic() - began,
+        )
     return outcome
 
 
@@ -172,6 +188,7 @@ def _record_success(
     lease: Lease,
     keep: bool,
     buffer: OutcomeBuffer | None = None,
+    duration: float = 0.0,
 ) -> StepOutcome:
     """Decide what a succeeded step makes of the job; the writer writes it (now, or grouped)."""
     now = timezone.now()
@@ -182,7 +199,15 @@ def _record_success(
         values = transitions.completed_values(job, index, now)
         kind = COMPLETED
     return outcomes.record_success(
-        job, lease, values, kind, index, len(spec.tasks), atomic=spec.atomic, buffer=buffer
+        job,
+        lease,
+        values,
+        kind,
+        index,
+        len(spec.tasks),
+        atomic=spec.atomic,
+        buffer=buffer,
+        duration=duration,
     )
 
 

@@ -235,6 +235,7 @@ def record_success(
     *,
     atomic: bool,
     buffer: OutcomeBuffer | None,
+    duration: float = 0.0,
 ) -> StepOutcome:
     """Write a succeeded step's outcome: grouped in ``buffer`` when it may wait, else now.
 
@@ -243,10 +244,13 @@ def record_success(
     Atomic steps write now, inside their transaction; their log and signals wait for its commit.
     """
     kept = values["state"] == JobState.PROCESSING
-    announce = functools.partial(_announce_success, job, steps, index, kind)
+    announce = functools.partial(_announce_success, job, index, kind, duration)
     if buffer is not None and not atomic and (kept or kind == COMPLETED):
         for name, value in values.items():
             setattr(job, name, value)
+        # Logged now, when the step ended, so that the log reads in the order steps ran; a
+        # grouped write that then fails is logged by itself (lease_lost, outcome_write_failed).
+        _log_success(job, index, steps, kind, duration, "grouped")
         buffer.add(job, lease, values, announce)
         return StepOutcome(kind, kept=kept, pending=True)
     if not transitions.write(job, lease.owner, values):
@@ -254,8 +258,13 @@ def record_success(
             raise NotOurs
         return not_ours(job, lease.owner, "writing_outcome")
     if atomic:
+        transaction.on_commit(
+            functools.partial(_log_success, job, index, steps, kind, duration, "committed"),
+            using=router.db_for_write(Job),
+        )
         transaction.on_commit(announce, using=router.db_for_write(Job))
     else:
+        _log_success(job, index, steps, kind, duration, "written")
         announce()
     return StepOutcome(kind, kept=kept, pending=True)
 
@@ -292,21 +301,27 @@ def not_ours(job: Job, owner: str | None, during: str) -> StepOutcome:
     return StepOutcome(DELETED if why == "deleted" else LOST)
 
 
-def _announce_success(
-    job: Job, steps: int, index: int, kind: str, instead: str | None = None
-) -> None:
-    """Log and signal a succeeded step once its outcome is written (``instead``: it was not)."""
-    if instead is not None:
-        signals.send(signals.step_finished, job=job, step=index, outcome=instead)
-        return
+def _log_success(job: Job, index: int, steps: int, kind: str, duration: float, write: str) -> None:
+    """The step_succeeded event; ``write`` says how its outcome is written (see the reference)."""
     logger.info(
-        "event=step_succeeded job=%s id=%s step=%s/%s outcome=%s",
+        "event=step_succeeded job=%s id=%s step=%s/%s outcome=%s duration=%.3f write=%s",
         job.name,
         job.pk,
         index + 1,
         steps,
         kind,
+        duration,
+        write,
     )
+
+
+def _announce_success(
+    job: Job, index: int, kind: str, duration: float, instead: str | None = None
+) -> None:
+    """Signal a succeeded step once its outcome is written (``instead``: it was not)."""
+    if instead is not None:
+        signals.send(signals.step_finished, job=job, step=index, outcome=instead, duration=duration)
+        return
     if kind == COMPLETED:
         signals.send(signals.job_completed, job=job)
-    signals.send(signals.step_finished, job=job, step=index, outcome=kind)
+    signals.send(signals.step_finished, job=job, step=index, outcome=kind, duration=duration)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from django.db import DatabaseError, InterfaceError, connections
@@ -43,6 +44,9 @@ class Runner:
         # Set when a worker thread died of an unexpected error (a bug, not a task's error).
         self.crashed = False
         self._signals_received = 0
+        # Called with the count of stop signals so far, before acting on one (the worker
+        # command's console prints a line: a second signal exits the process at once).
+        self.on_signal: Callable[[int], None] | None = None
 
     @property
     def concurrency(self) -> int:
@@ -91,6 +95,8 @@ class Runner:
     def shutdown(self, signum=None, frame=None) -> None:
         """First signal: finish the running steps, then stop. Second: stop at once."""
         self._signals_received += 1
+        if self.on_signal is not None:
+            self.on_signal(self._signals_received)
         event = "worker" if self.concurrency == 1 else "pool"
         if self._signals_received > 1:
             logger.warning("event=%s_exit_now queue=%s", event, self.queue_name)

@@ -13,7 +13,8 @@ logger = logging.getLogger(__name__)
 job_enqueued = Signal()
 # A worker is about to run a step; ``step`` is its index, ``task`` its import path.
 step_started = Signal()
-# A step ended; ``outcome`` is one of the StepOutcome kinds ("advanced", "completed", ...).
+# A step ended; ``outcome`` is one of the StepOutcome kinds ("advanced", "completed", ...),
+# ``duration`` the seconds it ran (hooks included). Sent once its outcome is written.
 step_finished = Signal()
 # The job's last step succeeded.
 job_completed = Signal()

@@ -173,6 +173,10 @@ def leave_nan(job):
     job.workspace["ratio"] = float("nan")
 
 
+def leave_int_key(job):
+    job.workspace["by_id"] = {1: "x"}
+
+
 def leave_nul(job):
     job.result = {"text": "a\x00b"}
 

@@ -6,6 +6,7 @@ django-tasks backport (older Django). They skip when neither is installed.
 """
 
 import datetime
+import logging
 import os
 import sys
 import uuid
@@ -512,3 +513,21 @@ def test_manage_py_worker_runs_sync_async_and_context_tasks(manage):
     assert [result.return_value for result in results[:2]] == [42, 42]
     assert results[2].return_value["attempt"] == 1
     assert results[0].worker_ids[0].count(":") == 2  # host:pid:random, not the test's owner
+
+
+def test_a_failed_tasks_traceback_is_logged_once(caplog):
+    tasks.fail.enqueue()
+    with caplog.at_level(logging.INFO):
+        drain()
+    with_traceback = [record for record in caplog.records if record.exc_info]
+    assert len(with_traceback) == 1, [record.getMessage() for record in with_traceback]
+    step_failed = [r for r in caplog.records if r.getMessage().startswith("event=step_failed")]
+    assert step_failed and step_failed[0].levelname == "ERROR"
+
+
+def test_a_failed_declared_jobs_traceback_is_logged_with_its_step_failed_event(caplog):
+    Job.objects.create(name="failing")
+    with caplog.at_level(logging.INFO):
+        drain()
+    [record] = [record for record in caplog.records if record.exc_info]
+    assert record.getMessage().startswith("event=step_failed job=failing")

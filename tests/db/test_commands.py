@@ -6,6 +6,7 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.utils import timezone
 
 from django_dbq.models import Job, JobState
@@ -95,9 +96,27 @@ def test_queue_depth_can_exclude_future_jobs():
     assert run("queue_depth", "--exclude_future_jobs", "False") == "event=queue_depths default=2"
 
 
-def test_worker_dry_run_prints_and_exits():
-    output = run("worker", "mail", "--dry-run", "--rate_limit", "2")
+def test_worker_dry_run_prints_the_settings_and_says_nothing_started():
+    output = run("worker", "mail", "--dry-run", "--rate_limit", "2", "--batch-size", "7")
+    assert output.startswith("Dry run: nothing was started.")
     assert 'for queue "mail" with rate limit of one job per 2 second(s)' in output
+    for line in (
+        "queue:          mail",
+        "concurrency:    1",
+        "batch size:     7",
+        "lease:          30 s",
+        "poll interval:  0.5 s",
+        "scheduler:      on",
+        "rate limit:     one step per 2 s",
+    ):
+        assert line in output
+    assert f"database:       default ({connection.vendor})" in output
+    assert "three_steps" in output.split("\n  jobs:")[1]
+    assert not Job.objects.exists()
+
+
+def test_worker_dry_run_shows_the_scheduler_off():
+    assert "scheduler:      off" in run("worker", "--dry-run", "--no-scheduler")
 
 
 def test_worker_burst_drains_the_queue():
@@ -108,8 +127,9 @@ def test_worker_burst_drains_the_queue():
 
 def test_worker_with_concurrency_names_its_threads():
     output = run("worker", "mail", "--dry-run", "--concurrency", "3")
-    assert output.startswith("Starting 3 job worker threads (")
-    assert output.endswith('for queue "mail"')
+    assert "start line:     Starting 3 job worker threads (" in output
+    assert 'for queue "mail"\n' in output
+    assert "concurrency:    3" in output
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import override_settings
+from django.utils import timezone
 
 from django_dbq.models import Job, Schedule
 
@@ -117,3 +118,35 @@ def test_sync_and_removing_a_declared_schedule_is_refused():
         assert "settings" in run("list")
         with pytest.raises(CommandError, match="declared in settings.JOBS"):
             run("remove", "nightly")
+
+
+@override_settings(JOBS={"report": {"tasks": ["tests.tasks.record"], "schedules": ["0 3 * * *"]}})
+def test_list_shows_schedules_declared_in_jobs_before_any_sync():
+    output = run("list")
+    assert "No schedules." not in output
+    row = next(line for line in output.splitlines() if line.startswith("report"))
+    assert row.split()[:2] == ["report", "report"]
+    assert "(not synced)" in row
+    assert output.rstrip().endswith(
+        "1 schedule(s) declared in JOBS are not in the table yet: a worker syncs them when it "
+        "starts, or run `manage.py schedules sync`."
+    )
+
+
+@override_settings(JOBS={"report": {"tasks": ["tests.tasks.record"], "schedules": ["0 3 * * *"]}})
+def test_list_after_sync_has_no_unsynced_hint():
+    run("sync")
+    output = run("list")
+    assert "(not synced)" not in output and "schedules sync" not in output
+
+
+def test_list_marks_an_overdue_next_run_as_due():
+    run("add", "often", "basic", "--interval", "15m")
+    Schedule.objects.update(next_run_at=timezone.now() - datetime.timedelta(minutes=1))
+    row = run("list").splitlines()[1]
+    assert "(due)" in row
+
+
+def test_list_does_not_mark_a_future_next_run():
+    run("add", "often", "basic", "--interval", "15m")
+    assert "(due)" not in run("list")

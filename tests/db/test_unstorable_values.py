@@ -11,6 +11,7 @@ import math
 import pytest
 
 from django_dbq import transitions
+from django_dbq.exceptions import InvalidWorkspaceError
 from django_dbq.models import Job, JobState
 from django_dbq.testing import drain
 
@@ -90,3 +91,24 @@ def test_enqueueing_a_workspace_with_a_nul_character_is_refused_on_every_databas
     with pytest.raises(InvalidWorkspaceError, match="NUL"):
         Job.objects.create(name="basic", workspace={"text": "a\x00b"})
     assert not Job.objects.exists()
+
+
+def test_enqueueing_a_workspace_with_a_non_string_key_is_refused_naming_the_key():
+    with pytest.raises(
+        InvalidWorkspaceError, match=r"dict key 1 \(int\) at /by_id is not a string"
+    ):
+        Job.objects.create(name="basic", workspace={"by_id": {1: "x"}})
+    assert not Job.objects.exists()
+
+
+def test_a_step_leaving_a_non_string_key_fails_naming_the_key():
+    job = Job.objects.create(name="leaves_int_key")
+    drain()
+    job.refresh_from_db()
+    assert job.state == JobState.FAILED
+    assert "dict key 1 (int) at /by_id is not a string" in job.last_error
+
+
+def test_storable_problem_says_how_a_non_string_key_would_read_back():
+    problem = transitions.storable_problem({1: "x"})
+    assert problem == "dict key 1 (int) is not a string: JSON would read it back as '1'"

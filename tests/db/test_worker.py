@@ -21,7 +21,7 @@ def test_steps_run_in_order_and_share_the_workspace():
     job.refresh_from_db()
     assert job.state == JobState.COMPLETED
     assert job.workspace == {"count": 8}
-    assert (job.next_task, job.step, job.attempts) == ("", 3, 0)
+    assert (job.next_task, job.step, job.attempts) == ("", 3, 1)
     assert job.finished_at is not None and job.started_at is not None
 
 
@@ -225,7 +225,7 @@ def test_jobs_of_a_batch_cut_short_by_a_database_error_are_handed_back(monkeypat
     unstarted = Job.objects.exclude(pk=calls[0])
     assert {(j.attempts, j.state) for j in unstarted} <= {
         (0, JobState.NEW),
-        (0, JobState.COMPLETED),
+        (1, JobState.COMPLETED),  # handed back, then run in one attempt
     }
     assert not unstarted.filter(state=JobState.PROCESSING).exists()
 

@@ -7,6 +7,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.timezone import is_naive, make_aware
 
 from django_dbq.exceptions import DbqError
+from django_dbq.management.tables import require_tables
 from django_dbq.models import Job
 
 
@@ -27,6 +28,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        require_tables()
         workspace = None
         if options["workspace"] is not None:
             try:

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand
 from django.db.models import Count, Min
 from django.utils import timezone
 
+from django_dbq.management.tables import require_tables
 from django_dbq.models import Job, JobState, leased_states
 
 STATES = [state.value for state in JobState]
@@ -107,6 +108,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print JSON for scripts")
 
     def handle(self, *args, **options):
+        require_tables()
         status = queue_status(options["queue_name"])
         if options["json"]:
             document = {"generated_at": timezone.now().isoformat(), "queues": status}

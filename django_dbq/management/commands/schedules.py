@@ -7,8 +7,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from django_dbq.exceptions import DbqError
+from django_dbq.management.tables import require_tables
 from django_dbq.models import Schedule
-from django_dbq.recurrence import CatchUp, parse_interval
+from django_dbq.recurrence import CatchUp, format_duration, parse_interval
+from django_dbq.registry import get_registry
 from django_dbq.schedule_sync import sync_declared_schedules
 
 
@@ -65,6 +67,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         action = options.get("action") or "list"
+        require_tables()
         return getattr(self, f"handle_{action}")(options)
 
     def handle_list(self, options):
@@ -73,21 +76,37 @@ class Command(BaseCommand):
             for schedule in schedules:
                 self.stdout.write(json.dumps(_as_dict(schedule), sort_keys=True))
             return
-        if not schedules:
+        known = {schedule.name for schedule in schedules}
+        # Declared in JOBS but not in the table until a worker starts or `schedules sync` runs.
+        unsynced = [spec for spec in get_registry().schedules() if spec.name not in known]
+        if not schedules and not unsynced:
             self.stdout.write("No schedules.")
             return
+        now = timezone.now()
         header = ("NAME", "JOB", "WHEN", "NEXT RUN", "LAST RUN", "ENABLED", "FROM")
         rows = [header] + [
             (
                 schedule.name,
                 schedule.job_name,
                 schedule.when,
-                _time(schedule.next_run_at) if schedule.enabled else "(disabled)",
+                _next_run(schedule, now),
                 _time(schedule.last_run_at),
                 "yes" if schedule.enabled else "no",
                 "settings" if schedule.from_settings else "runtime",
             )
             for schedule in schedules
+        ]
+        rows += [
+            (
+                spec.name,
+                spec.job_name,
+                spec.cron or f"every {format_duration(spec.interval)}",
+                "(not synced)",
+                "-",
+                "no" if spec.enabled is False else "yes",
+                "settings",
+            )
+            for spec in unsynced
         ]
         widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
         for row in rows:
@@ -99,6 +118,11 @@ class Command(BaseCommand):
         errors = [schedule for schedule in schedules if schedule.last_error]
         for schedule in errors:
             self.stdout.write(f"{schedule.name}: last error: {schedule.last_error}")
+        if unsynced:
+            self.stdout.write(
+                f"{len(unsynced)} schedule(s) declared in JOBS are not in the table yet: a worker "
+                "syncs them when it starts, or run `manage.py schedules sync`."
+            )
 
     def handle_add(self, options):
         schedule = Schedule(
@@ -166,6 +190,15 @@ class Command(BaseCommand):
         except Schedule.DoesNotExist:
             known = ", ".join(Schedule.objects.values_list("name", flat=True)) or "none"
             raise CommandError(f"no schedule named {name!r}; the schedules are: {known}") from None
+
+
+def _next_run(schedule: Schedule, now) -> str:
+    """The next run, marked "(due)" once its time has passed, as the admin does."""
+    if not schedule.enabled:
+        return "(disabled)"
+    if schedule.next_run_at is not None and schedule.next_run_at <= now:
+        return f"{_time(schedule.next_run_at)} (due)"
+    return _time(schedule.next_run_at)
 
 
 def _time(value) -> str:

@@ -4,9 +4,15 @@ import logging
 from time import sleep  # Worker.process_job() sleeps with it; 3.x tests patch it here
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections, router
 
+from django_dbq.conf import settings as conf
+from django_dbq.console import Console, logging_configured
 from django_dbq.management.arguments import non_negative_number, positive_int
+from django_dbq.management.tables import require_tables
+from django_dbq.models import Job
 from django_dbq.options import WorkerOptions
+from django_dbq.registry import get_registry
 from django_dbq.runner import Runner
 from django_dbq.worker import Worker
 
@@ -68,7 +74,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        if options["verbosity"] >= 2:
+        verbosity = options["verbosity"]
+        if verbosity >= 2:
             logging.getLogger("django_dbq").setLevel(logging.INFO)
         if options["concurrency"] > 1 and options["rate_limit"]:
             raise CommandError(
@@ -89,24 +96,62 @@ class Command(BaseCommand):
         except ValueError as error:
             raise CommandError(str(error)) from None
         runner = Runner(Worker.pool(settings))
-        if runner.concurrency > 1:
-            self.stdout.write(
-                f"Starting {runner.concurrency} job worker threads "
-                f"({', '.join(worker.worker_id for worker in runner.workers)}) "
-                f'for queue "{runner.queue_name}"'
-            )
-        else:
-            self.stdout.write(
-                f"Starting job worker {runner.workers[0].worker_id} "
-                f'for queue "{runner.queue_name}"'
-                + (
-                    f" with rate limit of one job per {settings.rate_limit:g} second(s)"
-                    if settings.rate_limit
-                    else ""
-                )
-            )
         if options["dry_run"]:
+            self.stdout.write(dry_run_report(runner))
             return
-        runner.run()
+        require_tables()
+        if verbosity > 0:
+            self.stdout.write(start_line(runner))
+        # Only a project without logging for django_dbq gets the human lines (console.py).
+        console = None if logging_configured() else Console(self.stdout, verbosity, self.stderr)
+        if console is not None:
+            console.connect()
+            runner.on_signal = console.signal_received
+        try:
+            runner.run()
+        finally:
+            if console is not None:
+                console.summary(runner.steps_run)
+                console.disconnect()
         if runner.crashed:
             raise CommandError("a worker thread stopped on an unexpected error (see the log)")
+
+
+def start_line(runner: Runner) -> str:
+    """``Starting job worker <id> for queue "<queue>"`` (3.x wording, kept)."""
+    if runner.concurrency > 1:
+        return (
+            f"Starting {runner.concurrency} job worker threads "
+            f"({', '.join(worker.worker_id for worker in runner.workers)}) "
+            f'for queue "{runner.queue_name}"'
+        )
+    rate_limit = runner.options.rate_limit
+    return f'Starting job worker {runner.workers[0].worker_id} for queue "{runner.queue_name}"' + (
+        f" with rate limit of one job per {rate_limit:g} second(s)" if rate_limit else ""
+    )
+
+
+def dry_run_report(runner: Runner) -> str:
+    """The settings a worker would run with; --dry-run prints them and starts nothing."""
+    worker = runner.workers[0]
+    options = runner.options
+    scheduler = conf.DBQ_SCHEDULER if options.scheduler is None else options.scheduler
+    alias = router.db_for_write(Job)
+    names = get_registry().names()
+    lines = [
+        "Dry run: nothing was started. A worker would run with these settings:",
+        f"  start line:     {start_line(runner)}",
+        f"  queue:          {runner.queue_name}",
+        f"  concurrency:    {runner.concurrency}",
+        f"  batch size:     {worker.max_batch_size}",
+        f"  lease:          {worker.lease.seconds:g} s",
+        f"  poll interval:  {worker.poll_interval:g} s",
+        f"  scheduler:      {'on' if scheduler else 'off'}",
+        "  rate limit:     "
+        + (f"one step per {options.rate_limit:g} s" if options.rate_limit else "none"),
+        f"  burst:          {'yes' if options.burst else 'no'}",
+        f"  max jobs:       {options.max_jobs or 'no limit'}",
+        f"  database:       {alias} ({connections[alias].vendor})",
+        f"  jobs:           {', '.join(names) or '(none declared in JOBS)'}",
+    ]
+    return "\n".join(lines)
