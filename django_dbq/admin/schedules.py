@@ -21,6 +21,7 @@ from ..exceptions import DbqError
 from ..models import Schedule
 from ..recurrence import format_duration, parse_interval
 from ..registry import get_registry
+from .listing import DATE_FORMAT, EMPTY, short_datetime
 
 DEFINITION_FIELDS = (
     "name",
@@ -117,9 +118,9 @@ class ScheduleAdmin(admin.ModelAdmin):
     list_display = (
         "name",
         "job_name",
-        "when",
+        "rule",
         "next_run",
-        "last_run_at",
+        "last_run",
         "enabled",
         "catch_up",
         "declared_in",
@@ -128,6 +129,11 @@ class ScheduleAdmin(admin.ModelAdmin):
     list_filter = ("enabled", FromSettingsFilter, "catch_up", "job_name")
     search_fields = ("name", "job_name")
     actions = ("enable_schedules", "disable_schedules", "trigger_now")
+    empty_value_display = EMPTY
+
+    class Media:
+        css = {"all": ("django_dbq/admin.css",)}
+
     always_read_only = ("last_run_at", "last_error_text", "declared_in", "recent_jobs", "modified")
     fieldsets = (
         (None, {"fields": ("name", "job_name", "enabled", "declared_in")}),
@@ -149,17 +155,28 @@ class ScheduleAdmin(admin.ModelAdmin):
 
     # -- columns -------------------------------------------------------------------------------
 
+    @admin.display(description="when")
+    def rule(self, schedule: Schedule) -> str:
+        return format_html("<code>{}</code>", schedule.when)
+
     @admin.display(description="next run", ordering="next_run_at")
     def next_run(self, schedule: Schedule) -> str:
         if not schedule.enabled:
             return "(disabled)"
         if schedule.next_run_at is None:
-            return "—"
+            return EMPTY
         delta = schedule.next_run_at - timezone.now()
-        when = timezone.localtime(schedule.next_run_at).strftime("%Y-%m-%d %H:%M:%S %Z")
         if delta.total_seconds() <= 0:
-            return f"{when} (due)"
-        return f"{when} (in {format_duration(delta - delta % _SECOND)})"
+            return format_html("{} (due)", short_datetime(schedule.next_run_at))
+        return format_html(
+            "{} (in {})",
+            short_datetime(schedule.next_run_at),
+            format_duration(delta - delta % _SECOND),
+        )
+
+    @admin.display(description="last run", ordering="last_run_at")
+    def last_run(self, schedule: Schedule) -> str:
+        return short_datetime(schedule.last_run_at)
 
     @admin.display(description="declared in")
     def declared_in(self, schedule: Schedule) -> str:
@@ -171,12 +188,12 @@ class ScheduleAdmin(admin.ModelAdmin):
 
     @admin.display(description="last error")
     def last_error_text(self, schedule: Schedule) -> str:
-        return format_html("<pre>{}</pre>", schedule.last_error) if schedule.last_error else "—"
+        return format_html("<pre>{}</pre>", schedule.last_error) if schedule.last_error else EMPTY
 
     @admin.display(description="recent jobs")
     def recent_jobs(self, schedule: Schedule) -> str:
         if schedule.pk is None:
-            return "—"
+            return EMPTY
         jobs = schedule.jobs.order_by("-created").only("id", "state", "scheduled_for", "created")[
             :10
         ]
@@ -184,14 +201,14 @@ class ScheduleAdmin(admin.ModelAdmin):
             (
                 str(job.pk),
                 job.state,
-                timezone.localtime(job.scheduled_for).strftime("%Y-%m-%d %H:%M:%S")
+                timezone.localtime(job.scheduled_for).strftime(DATE_FORMAT)
                 if job.scheduled_for
                 else "triggered by hand",
             )
             for job in jobs
         ]
         if not rows:
-            return "—"
+            return EMPTY
         return format_html(
             "<ul>{}</ul>", format_html_join("", "<li><code>{}</code> {} — {}</li>", rows)
         )
