@@ -46,13 +46,11 @@ def bar_chart(completed: list[int], failed: list[int], start: datetime.datetime)
             )
         )
     width = LEFT + len(completed) * BAR
+    middle = len(completed) // 2
     labels = [
-        (LEFT + index * BAR, "start" if index == 0 else "middle", when)
-        for index, when in (
-            (0, _minute_label(start, 0)),
-            (len(completed) // 2, _minute_label(start, len(completed) // 2)),
-            (len(completed) - 1, "now"),
-        )
+        (LEFT, "start", _minute_label(start, 0)),
+        (LEFT + middle * BAR, "middle", _minute_label(start, middle)),
+        (width, "end", "now"),
     ]
     return format_html(
         '<svg class="dbq-chart" viewBox="0 0 {width} {total}" width="{width}" height="{total}" '
