@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # The browser test's live server serves the admin's and django_dbq's static files.
+    "django.contrib.staticfiles",
     "django_dbq",
     "tests",
 ]
@@ -65,6 +67,7 @@ TEMPLATES = [
     }
 ]
 ROOT_URLCONF = "tests.urls"
+STATIC_URL = "static/"
 
 JOBS = {
     "basic": ["tests.tasks.record"],

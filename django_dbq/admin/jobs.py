@@ -9,9 +9,18 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
+from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
@@ -21,12 +30,14 @@ from ..uniqueness import unique_key_for
 from .actions import cancel_jobs, delete_jobs, retry_jobs, run_now
 from .forms import EDITABLE_FIELDS, JobForm, spec_of
 from .listing import (
-    CappedCountPaginator,
+    EMPTY,
     QueueFilter,
     RegistryNameFilter,
+    StateOrderPaginator,
     humanize_delta,
     preformatted,
     pretty_json,
+    short_datetime,
 )
 
 logger = logging.getLogger(__name__)
@@ -50,6 +61,23 @@ STATE_COLOURS = {
     JobState.CANCELLED: "#666",
 }
 
+# The buttons of a job's page: (action, label, the list action that does it, whether it applies).
+BUTTONS = (
+    ("retry", "Retry", retry_jobs, lambda job: job.state in (JobState.FAILED, JobState.CANCELLED)),
+    (
+        "cancel",
+        "Cancel",
+        cancel_jobs,
+        lambda job: job.state in (*WAITING_STATES, JobState.PROCESSING),
+    ),
+    (
+        "run_now",
+        "Run now",
+        run_now,
+        lambda job: job.state in WAITING_STATES and job.run_after is not None,
+    ),
+)
+
 
 class JobAdmin(admin.ModelAdmin):
     """Lists, inspects and acts on jobs; stays fast with millions of rows."""
@@ -58,13 +86,13 @@ class JobAdmin(admin.ModelAdmin):
     list_display = (
         "short_id",
         "state_badge",
-        "name",
-        "queue_name",
+        "job_name",
+        "queue",
         "priority",
         "step_progress",
         "attempts",
-        "created",
-        "run_after",
+        "created_at",
+        "runs_after",
         "duration",
     )
     list_display_links = ("short_id",)
@@ -72,16 +100,24 @@ class JobAdmin(admin.ModelAdmin):
     # Searched by get_search_results below: an exact id or an exact name, both indexed.
     search_fields = ("name",)
     search_help_text = "A job id, or a job name (exact)."
-    # Sorting by a column would sort the whole table; the default order is served by the
-    # (state, created) index: active states first, then FAILED, COMPLETED, CANCELLED; newest first.
-    ordering = ("-state", "-created")
+    # Sorting by a column would sort the whole table. The paginator lists the states in
+    # STATE_ORDER (running, waiting, then finished), each newest first: one range of the
+    # (state, created) index per state.
+    ordering = ("-created",)
     sortable_by = ()
-    paginator = CappedCountPaginator
+    paginator = StateOrderPaginator
+    # "Show all" would list the queryset without the paginator's state order.
+    list_max_show_all = 100
     show_full_result_count = False
+    empty_value_display = EMPTY
     if hasattr(admin, "ShowFacets"):  # Django 5.0+; facets would COUNT per filter choice
         show_facets = admin.ShowFacets.NEVER
     list_per_page = 100
     actions = (retry_jobs, cancel_jobs, run_now, delete_jobs)
+
+    class Media:
+        css = {"all": ("django_dbq/admin.css",)}
+
     fieldsets = (
         (
             None,
@@ -192,16 +228,33 @@ class JobAdmin(admin.ModelAdmin):
         index = spec.step_of(job.step, job.next_task)
         return f"{(job.step if index is None else index) + 1} of {total}"
 
+    @admin.display(description="name")
+    def job_name(self, job: Job) -> str:
+        # Cut to the column's width by the stylesheet; the title shows it whole.
+        return format_html('<span title="{}">{}</span>', job.name, job.name)
+
+    @admin.display(description="queue")
+    def queue(self, job: Job) -> str:
+        return job.queue_name
+
+    @admin.display(description="created")
+    def created_at(self, job: Job) -> str:
+        return short_datetime(job.created)
+
+    @admin.display(description="run after")
+    def runs_after(self, job: Job) -> str:
+        return short_datetime(job.run_after)
+
     @admin.display(description="duration")
     def duration(self, job: Job) -> str:
         """Time since its first step started: until it finished, or until now."""
         if job.started_at is None:
-            return "—"
+            return EMPTY
         if job.finished_at is not None:
             return humanize_delta(job.finished_at - job.started_at)
         if job.state in ACTIVE_STATES:
             return humanize_delta(timezone.now() - job.started_at) + " so far"
-        return "—"
+        return EMPTY
 
     # -- detail ------------------------------------------------------------------------------
 
@@ -298,6 +351,79 @@ class JobAdmin(admin.ModelAdmin):
         if getattr(request, "_dbq_not_saved", False):
             return HttpResponseRedirect(request.path)
         return super().response_change(request, obj)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra_context = {
+            # The list's columns need the width of a 1400 px window; the breadcrumbs navigate.
+            "is_nav_sidebar_enabled": False,
+            "dbq_dashboard_url": self.dashboard_url(),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def dashboard_url(self) -> str | None:
+        """The dashboard's address on this admin site, if it is registered there."""
+        try:
+            return reverse(f"{self.admin_site.name}:django_dbq_dashboard_changelist")
+        except NoReverseMatch:
+            return None
+
+    # -- buttons of a job's page --------------------------------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        own = [
+            path(
+                "<path:object_id>/do/<str:action>/",
+                self.admin_site.admin_view(self.button_view),
+                name="django_dbq_job_do",
+            )
+        ]
+        # Before Django's own: its "<path:object_id>/" would swallow these paths.
+        return own + super().get_urls()
+
+    def buttons(self, request: HttpRequest, job: Job) -> list[dict[str, str]]:
+        """The Retry / Cancel / Run now buttons that apply to this job and this user."""
+        if not self.has_change_permission(request, job):
+            return []
+        return [
+            {
+                "label": label,
+                "url": reverse(f"{self.admin_site.name}:django_dbq_job_do", args=[job.pk, action]),
+            }
+            for action, label, _, applies in BUTTONS
+            if applies(job)
+        ]
+
+    def button_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        """POST: run one list action on this job (a guarded UPDATE), then show its page again."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        handlers = {name: handler for name, _, handler, _ in BUTTONS}
+        job = self.get_object(request, unquote(object_id))
+        if action not in handlers or job is None:
+            raise Http404("No such job or action.")
+        if not self.has_change_permission(request, job):
+            raise PermissionDenied
+        # The same guarded statement as the list action: a job whose state changed meanwhile
+        # is left as it is, and the message says so.
+        handlers[action](self, request, Job.objects.filter(pk=job.pk))
+        return HttpResponseRedirect(
+            reverse(f"{self.admin_site.name}:django_dbq_job_change", args=[job.pk])
+        )
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Job | None = None,
+    ) -> HttpResponse:
+        context["dbq_buttons"] = self.buttons(request, obj) if obj is not None else []
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     # -- actions -----------------------------------------------------------------------------
 

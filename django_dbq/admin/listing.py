@@ -10,17 +10,37 @@ import datetime
 import json
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
-from ..models import ACTIVE_STATES
+from ..models import ACTIVE_STATES, JobState
 from ..registry import DJANGO_TASK_JOB, get_registry
 
 # Rows counted at most for a list page; pages beyond it are not reachable (narrow the filters).
 COUNT_LIMIT = 10_000
+
+# What every admin page of django_dbq shows for an empty value (Django's own default is "-").
+EMPTY = "—"
+
+# The job list's order: running, then waiting, then finished jobs (those needing attention
+# first); newest first within a state.
+STATE_ORDER = (
+    JobState.PROCESSING,
+    JobState.STOPPING,
+    JobState.READY,
+    JobState.NEW,
+    JobState.FAILED,
+    JobState.CANCELLED,
+    JobState.COMPLETED,
+)
+
+# One date format for every date in the lists: compact, sortable, in the current time zone.
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 class AtLeast(int):
@@ -41,6 +61,41 @@ class CappedCountPaginator(Paginator):
         return AtLeast(counted) if counted > COUNT_LIMIT else counted
 
 
+class StateOrderPaginator(CappedCountPaginator):
+    """Pages of jobs in STATE_ORDER, each state in the queryset's order (newest first).
+
+    Sorting the whole table by a rank of its state would read every row; instead each state's
+    rows are read in turn, each an index range of (state, created), until the page is full.
+    """
+
+    def page(self, number: Any) -> Page:
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        return self._get_page(self.rows(bottom, top), number, self)
+
+    def rows(self, bottom: int, top: int) -> list:
+        """Rows bottom..top of the list: at most one bounded count and one fetch per state."""
+        rows: list = []
+        skip = bottom
+        for state in STATE_ORDER:
+            wanted = top - bottom - len(rows)
+            if wanted <= 0:
+                break
+            of_state = self.object_list.filter(state=state)
+            if skip:
+                # Rows of earlier pages: counted, at most `skip` of them (bounded by COUNT_LIMIT).
+                counted = of_state.order_by()[:skip].count()
+                if counted < skip:
+                    skip -= counted
+                    continue
+            rows.extend(of_state[skip : skip + wanted])
+            skip = 0
+        return rows
+
+
 class RegistryNameFilter(admin.SimpleListFilter):
     """Filter by job name, listing the names declared in JOBS (no SELECT DISTINCT over jobs)."""
 
@@ -48,8 +103,15 @@ class RegistryNameFilter(admin.SimpleListFilter):
     parameter_name = "name"
 
     def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, str]]:
+        names = get_registry().names()
         # Jobs of Django's tasks framework share one reserved name that JOBS does not list.
-        names = [*get_registry().names(), DJANGO_TASK_JOB]
+        if (
+            uses_tasks_backend()
+            or model_admin.model.objects.filter(
+                state__in=ACTIVE_STATES, name=DJANGO_TASK_JOB
+            ).exists()
+        ):
+            names.append(DJANGO_TASK_JOB)
         # A name no longer in JOBS can still be filtered on by URL; show it while selected.
         if self.value() and self.value() not in names:
             names.append(self.value())
@@ -80,17 +142,40 @@ class QueueFilter(admin.SimpleListFilter):
         return queryset.filter(queue_name=self.value()) if self.value() else queryset
 
 
-def pretty_json(value: Any) -> str:
-    """A JSON value as an indented <pre> block, or an em dash for None."""
+def uses_tasks_backend() -> bool:
+    """Whether a TASKS backend is django_dbq's, so jobs of Django's tasks framework may exist.
+
+    Read from settings: finding such jobs by name would read the whole table (no index leads
+    with the name); active ones, which are few, are looked for besides.
+    """
+    backends = getattr(settings, "TASKS", None) or {}
+    return any(
+        str(config.get("BACKEND", "")).startswith("django_dbq.") for config in backends.values()
+    )
+
+
+def short_datetime(value: datetime.datetime | None) -> str:
+    """A date in the lists' one format, in the current time zone; EMPTY for None."""
     if value is None:
-        return "—"
+        return EMPTY
+    return format_html(
+        '<time datetime="{}">{}</time>',
+        value.isoformat(),
+        timezone.localtime(value).strftime(DATE_FORMAT),
+    )
+
+
+def pretty_json(value: Any) -> str:
+    """A JSON value as an indented <pre> block, or EMPTY for None."""
+    if value is None:
+        return EMPTY
     text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
     return format_html('<pre class="dbq-json">{}</pre>', text)
 
 
 def preformatted(text: str) -> str:
-    """Text with its line breaks kept, or an em dash when empty."""
-    return format_html('<pre class="dbq-text">{}</pre>', text) if text else "—"
+    """Text with its line breaks kept, or EMPTY when empty."""
+    return format_html('<pre class="dbq-text">{}</pre>', text) if text else EMPTY
 
 
 def humanize_seconds(seconds: float) -> str:

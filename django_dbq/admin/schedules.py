@@ -6,14 +6,13 @@ read-only here (change it in settings); enabling and disabling them sticks.
 
 from __future__ import annotations
 
-import datetime
 import json
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
@@ -21,6 +20,7 @@ from ..exceptions import DbqError
 from ..models import Schedule
 from ..recurrence import format_duration, parse_interval
 from ..registry import get_registry
+from .listing import DATE_FORMAT, EMPTY, humanize_delta, short_datetime
 
 DEFINITION_FIELDS = (
     "name",
@@ -117,17 +117,22 @@ class ScheduleAdmin(admin.ModelAdmin):
     list_display = (
         "name",
         "job_name",
-        "when",
+        "rule",
         "next_run",
-        "last_run_at",
+        "last_run",
         "enabled",
-        "catch_up",
+        "missed",
         "declared_in",
         "has_error",
     )
     list_filter = ("enabled", FromSettingsFilter, "catch_up", "job_name")
     search_fields = ("name", "job_name")
     actions = ("enable_schedules", "disable_schedules", "trigger_now")
+    empty_value_display = EMPTY
+
+    class Media:
+        css = {"all": ("django_dbq/admin.css",)}
+
     always_read_only = ("last_run_at", "last_error_text", "declared_in", "recent_jobs", "modified")
     fieldsets = (
         (None, {"fields": ("name", "job_name", "enabled", "declared_in")}),
@@ -147,36 +152,67 @@ class ScheduleAdmin(admin.ModelAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # The list's columns need the width of a 1400 px window; the breadcrumbs navigate.
+        extra_context = {"is_nav_sidebar_enabled": False, **(extra_context or {})}
+        return super().changelist_view(request, extra_context)
+
     # -- columns -------------------------------------------------------------------------------
+
+    @admin.display(description="when")
+    def rule(self, schedule: Schedule) -> str:
+        return format_html("<code>{}</code>", schedule.when)
 
     @admin.display(description="next run", ordering="next_run_at")
     def next_run(self, schedule: Schedule) -> str:
         if not schedule.enabled:
             return "(disabled)"
         if schedule.next_run_at is None:
-            return "—"
+            return EMPTY
         delta = schedule.next_run_at - timezone.now()
-        when = timezone.localtime(schedule.next_run_at).strftime("%Y-%m-%d %H:%M:%S %Z")
         if delta.total_seconds() <= 0:
-            return f"{when} (due)"
-        return f"{when} (in {format_duration(delta - delta % _SECOND)})"
+            return format_html("{} (due)", short_datetime(schedule.next_run_at))
+        return format_html(
+            "{} (in {})",
+            short_datetime(schedule.next_run_at),
+            humanize_delta(delta),
+        )
+
+    @admin.display(description="last run", ordering="last_run_at")
+    def last_run(self, schedule: Schedule) -> str:
+        return short_datetime(schedule.last_run_at)
 
     @admin.display(description="declared in")
     def declared_in(self, schedule: Schedule) -> str:
         return "settings (JOBS)" if schedule.from_settings else "run time"
 
-    @admin.display(description="error", boolean=True)
-    def has_error(self, schedule: Schedule) -> bool:
-        return bool(schedule.last_error)
+    @admin.display(description="missed", ordering="catch_up")
+    def missed(self, schedule: Schedule) -> str:
+        # The catch-up rule's short name (skip, once, all): its label would take the width of
+        # two columns; the filter and the form show the labels.
+        return format_html(
+            '<span title="{}">{}</span>', schedule.get_catch_up_display(), schedule.catch_up
+        )
+
+    @admin.display(description="error")
+    def has_error(self, schedule: Schedule) -> str:
+        # Marked only when there is one: a red icon on every healthy row would read as an alarm.
+        if not schedule.last_error:
+            return EMPTY
+        return format_html(
+            '<strong class="dbq-error-mark" title="{}">error</strong>', schedule.last_error
+        )
 
     @admin.display(description="last error")
     def last_error_text(self, schedule: Schedule) -> str:
-        return format_html("<pre>{}</pre>", schedule.last_error) if schedule.last_error else "—"
+        return format_html("<pre>{}</pre>", schedule.last_error) if schedule.last_error else EMPTY
 
     @admin.display(description="recent jobs")
     def recent_jobs(self, schedule: Schedule) -> str:
         if schedule.pk is None:
-            return "—"
+            return EMPTY
         jobs = schedule.jobs.order_by("-created").only("id", "state", "scheduled_for", "created")[
             :10
         ]
@@ -184,14 +220,14 @@ class ScheduleAdmin(admin.ModelAdmin):
             (
                 str(job.pk),
                 job.state,
-                timezone.localtime(job.scheduled_for).strftime("%Y-%m-%d %H:%M:%S")
+                timezone.localtime(job.scheduled_for).strftime(DATE_FORMAT)
                 if job.scheduled_for
                 else "triggered by hand",
             )
             for job in jobs
         ]
         if not rows:
-            return "—"
+            return EMPTY
         return format_html(
             "<ul>{}</ul>", format_html_join("", "<li><code>{}</code> {} — {}</li>", rows)
         )
@@ -226,6 +262,3 @@ class ScheduleAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{schedule.name}: {error}", messages.ERROR)
         if triggered:
             self.message_user(request, f"Enqueued {triggered} job(s).", messages.SUCCESS)
-
-
-_SECOND = datetime.timedelta(seconds=1)

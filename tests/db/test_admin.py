@@ -371,3 +371,48 @@ def test_enabling_a_schedule_whose_job_left_jobs_is_reported_not_a_server_error(
     assert response.status_code == 200
     assert any("orphan: " in m and "unknown job name" in m for m in messages_of(response))
     assert not Schedule.objects.get(pk=schedule.pk).enabled
+
+
+# -- polish -------------------------------------------------------------------------------------
+
+
+def test_empty_cells_show_one_symbol(admin_client):
+    Job.objects.create(name="basic")
+    page = admin_client.get(CHANGELIST).content.decode()
+    assert '<td class="field-runs_after">—</td>' in page
+    assert '<td class="field-duration">—</td>' in page
+    assert ">-</td>" not in page
+
+
+def test_dates_in_the_list_are_compact(admin_client):
+    job = Job.objects.create(name="basic")
+    page = admin_client.get(CHANGELIST).content.decode()
+    assert timezone.localtime(job.created).strftime("%Y-%m-%d %H:%M:%S") in page
+
+
+def test_the_list_loads_its_stylesheet_from_static_files(admin_client):
+    page = admin_client.get(CHANGELIST).content.decode()
+    assert "django_dbq/admin.css" in page
+    assert "//cdn" not in page
+
+
+def test_the_name_filter_lists_the_django_tasks_name_when_the_backend_is_configured(
+    admin_client,
+):
+    assert "?name=django_dbq.tasks" in admin_client.get(CHANGELIST).content.decode()
+
+
+def test_the_name_filter_omits_the_django_tasks_name_without_backend_or_such_jobs(
+    admin_client, settings
+):
+    settings.TASKS = {}
+    assert "?name=django_dbq.tasks" not in admin_client.get(CHANGELIST).content.decode()
+
+
+def test_the_name_filter_lists_the_django_tasks_name_while_such_jobs_are_active(
+    admin_client, settings
+):
+    settings.TASKS = {}
+    job = Job.objects.create(name="basic")
+    Job.objects.filter(pk=job.pk).update(name="django_dbq.tasks")
+    assert "?name=django_dbq.tasks" in admin_client.get(CHANGELIST).content.decode()

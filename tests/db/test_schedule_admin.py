@@ -105,3 +105,21 @@ def test_the_detail_page_lists_recent_jobs(admin_client):
     page = admin_client.get(reverse("admin:django_dbq_schedule_change", args=[schedule.pk]))
     assert str(job.pk) in page.content.decode()
     assert "triggered by hand" in page.content.decode()
+
+
+def test_the_list_writes_next_and_last_run_in_one_format(admin_client):
+    schedule = make()
+    Schedule.objects.filter(pk=schedule.pk).update(
+        last_run_at=datetime.datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC),
+        next_run_at=datetime.datetime(2030, 1, 3, 3, 0, 0, tzinfo=UTC),
+    )
+    page = admin_client.get(changelist()).content.decode()
+    assert ">2030-01-02 03:04:05</time>" in page
+    assert ">2030-01-03 03:00:00</time>" in page
+
+
+def test_the_list_shows_empty_values_with_one_symbol(admin_client):
+    make()
+    page = admin_client.get(changelist()).content.decode()
+    assert '<td class="field-last_run">—</td>' in page
+    assert ">-</td>" not in page
