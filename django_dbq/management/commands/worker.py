@@ -5,7 +5,8 @@ from time import sleep  # Worker.process_job() sleeps with it; 3.x tests patch i
 
 from django.core.management.base import BaseCommand, CommandError
 
-from django_dbq.management.arguments import non_negative_number, positive_int
+from django_dbq import metrics
+from django_dbq.management.arguments import non_negative_number, port_number, positive_int
 from django_dbq.options import WorkerOptions
 from django_dbq.runner import Runner
 from django_dbq.worker import Worker
@@ -67,6 +68,14 @@ class Command(BaseCommand):
             "connection: for steps that wait on I/O (default 1)",
         )
 
+        parser.add_argument(
+            "--metrics-port",
+            type=port_number,
+            default=None,
+            help="serve Prometheus metrics on this port, all interfaces "
+            "(needs the prometheus extra: pip install 'django-db-queue[prometheus]')",
+        )
+
     def handle(self, *args, **options):
         if options["verbosity"] >= 2:
             logging.getLogger("django_dbq").setLevel(logging.INFO)
@@ -107,6 +116,11 @@ class Command(BaseCommand):
             )
         if options["dry_run"]:
             return
+        if options["metrics_port"] is not None:
+            try:
+                metrics.serve(options["metrics_port"], queues=[settings.queue_name])
+            except (metrics.MetricsUnavailable, OSError) as error:
+                raise CommandError(f"--metrics-port: {error}") from None
         runner.run()
         if runner.crashed:
             raise CommandError("a worker thread stopped on an unexpected error (see the log)")
