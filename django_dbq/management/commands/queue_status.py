@@ -90,6 +90,8 @@ def live_workers(queue_names: list[str] | None = None, max_silence: float | None
             "last_seen_seconds": round(max((now - row.last_seen).total_seconds(), 0.0), 3),
         }
         for row in rows
+        # Exact names: the column may compare case-insensitively on MariaDB/MySQL.
+        if not queue_names or row.queue_name in queue_names
     ]
 
 
