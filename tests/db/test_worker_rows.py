@@ -8,7 +8,7 @@ import socket
 import threading
 
 import pytest
-from django.db import DatabaseError
+from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from django_dbq.models import Job, WorkerProcess
@@ -104,7 +104,14 @@ def test_a_database_error_is_logged_and_retried_never_raised(monkeypatch, caplog
 
 def test_a_running_worker_has_a_row_and_removes_it_when_it_stops():
     runner = Runner(Worker.pool(WorkerOptions(poll_interval=0.05, scheduler=False)))
-    thread = threading.Thread(target=runner.run)
+
+    def run() -> None:
+        try:
+            runner.run()
+        finally:
+            connections.close_all()  # the loop ran on this thread's own connection
+
+    thread = threading.Thread(target=run)
     thread.start()
     try:
         seen = None
