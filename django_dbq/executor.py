@@ -15,7 +15,7 @@ from django.db import Error, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
-from . import outcomes, signals, transitions
+from . import outcomes, signals, tracing, transitions
 from .exceptions import StepTimeout
 from .models import Job
 from .outcomes import (  # noqa: F401 - the outcome kinds are importable from here, as before
@@ -225,3 +225,8 @@ def run_failure_hook(spec: JobSpec, job: Job, error: BaseException) -> None:
         _run_hook(spec, "failure_hook", job, error)
     except Exception:
         logger.exception("event=failure_hook_failed job=%s id=%s", job.name, job.pk)
+
+
+if tracing.TRACER is not None:
+    # A span per step; without opentelemetry-api run_step stays unwrapped (tracing.py).
+    run_step = tracing.traced(run_step)

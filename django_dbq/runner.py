@@ -20,6 +20,7 @@ from django.db import DatabaseError, InterfaceError, connections
 from .conf import settings as conf
 from .periodic import PeriodicThread
 from .periodic.heartbeat import Heartbeat
+from .periodic.presence import WorkerPresence
 from .periodic.rescue import Rescuer
 from .periodic.scheduler import Scheduler, run_scheduler_once
 from .stopping import install_stop_handlers, restore_handlers
@@ -105,14 +106,16 @@ class Runner:
         self.stop()
 
     def _start_housekeeping(self) -> PeriodicThread:
-        """The rescuer, and the scheduler unless off; a burst worker schedules once, first."""
+        """The worker row, the rescuer, and the scheduler unless off; a burst worker schedules
+        once, first."""
         worker = self.workers[0]
         rescuer = Rescuer(worker.lease.seconds)
-        parts: list = [rescuer]
-        delays = [0.0]
+        # The worker row first: it is inserted at once, and deleted when the thread stops.
+        parts: list = [WorkerPresence(self.workers), rescuer]
+        delays = [0.0, 0.0]
         if self.options.burst:
             # Before the first claim: a burst worker stops at the first empty claim.
-            delays = [rescuer.run_once()]
+            delays[1] = rescuer.run_once()
         scheduler = conf.DBQ_SCHEDULER if self.options.scheduler is None else self.options.scheduler
         if scheduler and self.options.burst:
             try:

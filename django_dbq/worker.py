@@ -13,7 +13,7 @@ from typing import Any
 from django.db import DatabaseError, InterfaceError, connections, router
 from django.utils import timezone
 
-from . import transitions
+from . import instruments, transitions
 from .compat import LegacyWorkerMixin
 from .conf import settings as conf
 from .engine import engine_for
@@ -275,9 +275,13 @@ class Worker(LegacyWorkerMixin):
         if self._engine is None:
             self._engine = engine_for(self._alias)
         now = timezone.now()
+        observe = instruments.on_claim  # None unless metrics are on
+        started = time.perf_counter() if observe is not None else 0.0
         jobs = self._engine.claim(
             self.queue_name, self.worker_id, limit, now, self.lease.until(now)
         )
+        if observe is not None:
+            observe(self.queue_name, time.perf_counter() - started)
         self.leases.claimed(job.pk for job in jobs)
         return jobs
 

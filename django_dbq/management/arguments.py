@@ -24,3 +24,14 @@ def non_negative_number(value: str) -> float:
     if number < 0 or math.isnan(number):
         raise argparse.ArgumentTypeError(f"must be >= 0, not {value}")
     return number
+
+
+def port_number(value: str) -> int:
+    """A TCP port, 1 to 65535."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a port number, not {value!r}") from None
+    if not 1 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, not {value}")
+    return number

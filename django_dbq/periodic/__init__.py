@@ -3,8 +3,11 @@
 A worker process runs two threads of them, each on its own database connection:
 
 - the heartbeat (heartbeat.py) alone, because nothing may delay the renewal of leases;
-- housekeeping: the rescue of expired leases (rescue.py) and the scheduler (scheduler.py), which
-  may run user code (failure hooks, creation hooks) and so may take a while.
+- housekeeping: the rescue of expired leases (rescue.py), the scheduler (scheduler.py), which
+  may run user code (failure hooks, creation hooks) and so may take a while, and the process's
+  worker row (presence.py).
+
+A part may also have a ``close()``, run on its thread once the thread stops.
 """
 
 from __future__ import annotations
@@ -47,7 +50,18 @@ class PeriodicThread(threading.Thread):
                         self._due[position] = time.monotonic() + self._run(part)
                 self._stopped.wait(max(0.0, min(self._due) - time.monotonic()))
         finally:
+            self._close_parts()
             connections.close_all()
+
+    def _close_parts(self) -> None:
+        for part in self.parts:
+            close = getattr(part, "close", None)
+            if close is None:
+                continue
+            try:
+                close()
+            except Exception:
+                logger.exception("event=periodic_close_error part=%s", part.name)
 
     def _run(self, part: Periodic) -> float:
         try:

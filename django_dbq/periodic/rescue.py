@@ -7,7 +7,7 @@ import random
 
 from django.db import DatabaseError, InterfaceError, connections
 
-from .. import signals, transitions
+from .. import instruments, signals, transitions
 from ..engine.base import database_retry_delay
 from ..exceptions import StepLost
 from ..executor import run_failure_hook
@@ -27,6 +27,8 @@ def rescue_expired_leases() -> int:
     requeued, cancelled, given_up = transitions.rescue_expired()
     if requeued or cancelled:
         logger.warning("event=leases_rescued requeued=%s cancelled=%s", requeued, cancelled)
+    if instruments.on_rescue is not None and (requeued or cancelled or given_up):
+        instruments.on_rescue(requeued, cancelled, len(given_up))
     for job in given_up:
         _gave_up(job)
     return requeued + cancelled + len(given_up)

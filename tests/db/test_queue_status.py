@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from django_dbq.management.commands.queue_status import humanize_age
-from django_dbq.models import Job, JobState
+from django_dbq.models import Job, JobState, WorkerProcess
 
 pytestmark = pytest.mark.django_db
 
@@ -86,6 +86,49 @@ def test_workers_are_the_owners_of_unexpired_leases():
     running("host-c:3:cc", lease_left=-1)  # its worker died; the rescuer will requeue it
     job(JobState.READY, lease_owner="host-d:4:dd")  # a past owner, not running now
     assert status_json()["default"]["workers"] == ["host-a:1:aa", "host-b:2:bb"]
+
+
+def worker_row(
+    name: str, queue: str = "default", silent_for: float = 3, jobs=(), **fields
+) -> WorkerProcess:
+    seen = NOW - datetime.timedelta(seconds=silent_for)
+    return WorkerProcess.objects.create(
+        id=name,
+        queue_name=queue,
+        host="web-1",
+        pid=4242,
+        current_jobs=list(jobs),
+        started_at=NOW - datetime.timedelta(hours=1),
+        last_seen=seen,
+        **fields,
+    )
+
+
+def test_live_workers_are_the_processes_seen_lately_with_what_they_run():
+    worker_row("web-1:4242:aa", jobs=["0190-job"], steps_run=12, concurrency=2)
+    worker_row("web-1:4243:bb", silent_for=3600)  # died an hour ago, not yet pruned
+    (live,) = status_json()["default"]["live_workers"]
+    assert live["id"] == "web-1:4242:aa"
+    assert (live["host"], live["pid"], live["concurrency"]) == ("web-1", 4242, 2)
+    assert live["current_jobs"] == ["0190-job"] and live["steps_run"] == 12
+    assert live["last_seen_seconds"] == 3
+    assert live["last_seen"] == (NOW - datetime.timedelta(seconds=3)).isoformat()
+
+
+def test_a_queue_with_live_workers_and_no_jobs_is_listed():
+    worker_row("web-1:4242:aa", queue="emails")
+    assert list(status_json()) == ["emails"]
+    assert status_json()["emails"]["live_workers"][0]["id"] == "web-1:4242:aa"
+
+
+def test_table_lists_live_worker_processes():
+    job(JobState.NEW)
+    worker_row("web-1:4242:aa", jobs=["0190-job"], steps_run=12, concurrency=2, silent_for=5)
+    lines = queue_status().splitlines()
+    assert lines[-2:] == [
+        "Live worker processes:",
+        "  default: web-1 pid=4242 threads=2 steps=12 running=0190-job last seen 5s ago",
+    ]
 
 
 def test_named_queues_are_shown_even_without_jobs():

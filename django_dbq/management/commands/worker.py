@@ -6,9 +6,10 @@ from time import sleep  # Worker.process_job() sleeps with it; 3.x tests patch i
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections, router
 
+from django_dbq import metrics
 from django_dbq.conf import settings as conf
 from django_dbq.console import Console, logging_configured
-from django_dbq.management.arguments import non_negative_number, positive_int
+from django_dbq.management.arguments import non_negative_number, port_number, positive_int
 from django_dbq.management.tables import require_tables
 from django_dbq.models import Job
 from django_dbq.options import WorkerOptions
@@ -73,6 +74,14 @@ class Command(BaseCommand):
             "connection: for steps that wait on I/O (default 1)",
         )
 
+        parser.add_argument(
+            "--metrics-port",
+            type=port_number,
+            default=None,
+            help="serve Prometheus metrics on this port, all interfaces "
+            "(needs the prometheus extra: pip install 'django-db-queue[prometheus]')",
+        )
+
     def handle(self, *args, **options):
         verbosity = options["verbosity"]
         if verbosity >= 2:
@@ -100,6 +109,11 @@ class Command(BaseCommand):
             self.stdout.write(dry_run_report(runner))
             return
         require_tables()
+        if options["metrics_port"] is not None:
+            try:
+                metrics.serve(options["metrics_port"], queues=[settings.queue_name])
+            except (metrics.MetricsUnavailable, OSError) as error:
+                raise CommandError(f"--metrics-port: {error}") from None
         if verbosity > 0:
             self.stdout.write(start_line(runner))
         # Only a project without logging for django_dbq gets the human lines (console.py).
