@@ -14,9 +14,20 @@ import datetime
 from django.db import models
 from django.utils import timezone
 
+from .conf import settings as conf
+
+
+def default_max_silence() -> float:
+    """Seconds after which a worker row counts as silent: two leases (six missed beats)."""
+    return 2 * conf.DBQ_LEASE_SECONDS
+
 
 class WorkerProcessQuerySet(models.QuerySet):
     """Queries over worker rows."""
+
+    def live(self, now: datetime.datetime | None = None):
+        """Rows of processes seen within default_max_silence()."""
+        return self.seen_since(default_max_silence(), now)
 
     def seen_since(self, seconds: float, now: datetime.datetime | None = None):
         """Rows whose process wrote ``last_seen`` within the last ``seconds``."""

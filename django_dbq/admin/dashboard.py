@@ -2,7 +2,7 @@
 
 Every query is bounded and served by an index, however many finished jobs the table keeps:
 active jobs through (state, created), the hour's finished jobs and the latest failures through
-(state, finished_at), running workers through the lease index.
+(state, finished_at), live workers through their rows' last_seen and the lease index.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from django.db.models import Count, Min
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
-from ..models import ACTIVE_STATES, FINISHED_STATES, Job, JobState, leased_states
+from ..models import ACTIVE_STATES, FINISHED_STATES, Job, JobState, WorkerProcess, leased_states
 from .charts import bar_chart
 
 # The charts' window, in one-minute bars.
@@ -32,7 +32,7 @@ MINUTE = datetime.timedelta(minutes=1)
 
 @dataclass
 class LiveWorker:
-    """A worker seen running steps: its id (host:pid:random), and the jobs it holds."""
+    """A live worker: a process seen lately (its row), or a lease owner with no row."""
 
     worker_id: str
     host: str
@@ -40,6 +40,10 @@ class LiveWorker:
     queue_names: list[str] = field(default_factory=list)
     jobs: list[tuple[str, str]] = field(default_factory=list)  # (id, name)
     lease_expires_at: datetime.datetime | None = None
+    # From the process's row (None for a lease owner without one).
+    last_seen: datetime.datetime | None = None
+    threads: int | None = None
+    steps_run: int | None = None
 
 
 @dataclass
@@ -64,19 +68,35 @@ def split_worker_id(worker_id: str) -> tuple[str, str]:
 
 
 def live_workers(now: datetime.datetime) -> list[LiveWorker]:
-    """The workers running a step: the owners of unexpired leases (one query, lease index).
+    """The worker processes seen lately (their WorkerProcess rows, idle ones too), each with the
+    jobs its loops run; owners of unexpired leases that no row covers are listed as well.
 
-    The dashboard's one source of workers; an idle worker holds no lease and is not seen.
+    Two bounded queries: the rows of live processes (by last_seen), the leases (lease index).
     """
-    rows = (
+    workers: dict[str, LiveWorker] = {}
+    loop_owner: dict[str, LiveWorker] = {}
+    for row in WorkerProcess.objects.live(now)[:WORKERS_LIMIT]:
+        worker = workers[row.id] = LiveWorker(
+            row.id,
+            row.host,
+            str(row.pid),
+            [row.queue_name],
+            last_seen=row.last_seen,
+            threads=row.concurrency,
+            steps_run=row.steps_run,
+        )
+        for loop_id in row.worker_ids:
+            loop_owner[loop_id] = worker
+    leases = (
         Job.objects.filter(leased_states(), lease_expires_at__gt=now)
         .order_by("lease_owner", "lease_expires_at")
         .values_list("lease_owner", "queue_name", "pk", "name", "lease_expires_at")[:WORKERS_LIMIT]
     )
-    workers: dict[str, LiveWorker] = {}
-    for owner, queue_name, pk, name, expires in rows:
-        host, pid = split_worker_id(owner)
-        worker = workers.setdefault(owner, LiveWorker(owner, host, pid))
+    for owner, queue_name, pk, name, expires in leases:
+        worker = loop_owner.get(owner) or workers.get(owner)
+        if worker is None:
+            host, pid = split_worker_id(owner)
+            worker = workers[owner] = LiveWorker(owner, host, pid)
         if queue_name not in worker.queue_names:
             worker.queue_names.append(queue_name)
         worker.jobs.append((str(pk), name))
@@ -149,7 +169,7 @@ def first_line(text: str, length: int = 120) -> str:
 
 
 def dashboard_data(now: datetime.datetime | None = None) -> dict[str, Any]:
-    """Everything the dashboard shows, in five bounded queries."""
+    """Everything the dashboard shows, in six bounded queries."""
     now = now or timezone.now()
     return {
         "now": now,

@@ -60,8 +60,14 @@ class DashboardAdmin(admin.ModelAdmin):
             seconds = stats.oldest_waiting_seconds
             stats.oldest_waiting = humanize_seconds(seconds) if seconds is not None else None
         for worker in data["workers"]:
-            left = (worker.lease_expires_at - data["now"]).total_seconds()
-            worker.expires_in = f"in {humanize_seconds(max(left, 0.0))}"
+            worker.expires_in = None
+            if worker.lease_expires_at is not None:
+                left = (worker.lease_expires_at - data["now"]).total_seconds()
+                worker.expires_in = f"in {humanize_seconds(max(left, 0.0))}"
+            worker.seen_ago = None
+            if worker.last_seen is not None:
+                ago = (data["now"] - worker.last_seen).total_seconds()
+                worker.seen_ago = f"{humanize_seconds(max(ago, 0.0))} ago"
         for failure in data["failures"]:
             failure["failed_at"] = short_datetime(failure["finished_at"])
         context = {

@@ -10,10 +10,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count, Min
 from django.utils import timezone
 
-from django_dbq.conf import settings as conf
 from django_dbq.management.arguments import non_negative_number
 from django_dbq.management.tables import require_tables
 from django_dbq.models import Job, JobState, WorkerProcess, leased_states
+from django_dbq.worker_rows import default_max_silence
 
 STATES = [state.value for state in JobState]
 
@@ -61,11 +61,6 @@ def queue_status(queue_names: list[str] | None = None) -> dict[str, dict[str, An
     for row in live_workers(queue_names, now=now):
         queue(row["queue_name"])["live_workers"].append(row)
     return dict(sorted(status.items()))
-
-
-def default_max_silence() -> float:
-    """Seconds after which a worker row counts as silent: two leases (six missed beats)."""
-    return 2 * conf.DBQ_LEASE_SECONDS
 
 
 def live_workers(queue_names: list[str] | None = None, max_silence: float | None = None, now=None):
