@@ -11,12 +11,20 @@ import logging
 import time
 from typing import Any
 
-from django.db import Error, connections, router, transaction
+from django.db import (
+    DataError,
+    Error,
+    IntegrityError,
+    InternalError,
+    connections,
+    router,
+    transaction,
+)
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from . import outcomes, signals, tracing, transitions
-from .exceptions import StepTimeout
+from .exceptions import InvalidWorkspaceError, StepTimeout
 from .models import Job
 from .outcomes import (  # noqa: F401 - the outcome kinds are importable from here, as before
     ADVANCED,
@@ -47,6 +55,7 @@ def run_step(
     to this worker, so the caller can run the next step without claiming it again. With a
     ``buffer``, the outcome of a succeeded non-atomic step is written later, with others.
     """
+    transitions.bind(job, lease.owner)
     try:
         # A job's workspace may carry its own retries and timeout (Django tasks do).
         spec = job.spec.for_workspace(job.workspace)
@@ -58,7 +67,7 @@ def run_step(
         logger.error("event=step_unrunnable job=%s id=%s error=%s", job.name, job.pk, error)
         if buffer is not None:
             buffer.flush()  # the job's earlier steps first, so the failure is written last
-        return _record_failure(job, None, error, retry=False)
+        return _record_failure(job, lease, None, error, retry=False)
 
     signals.send(signals.step_started, job=job, step=index, task=spec.tasks[index])
     logger.info(
@@ -76,6 +85,7 @@ def run_step(
     connection_before = database.connection
     began = time.monotonic()
     failure: BaseException | None = None
+    refused_outcome = False
     try:
         with atomic():
             try:
@@ -96,6 +106,14 @@ def run_step(
     except outcomes.NotOurs:
         # Rolled back (an atomic step's own writes too); now end a cancelled job.
         outcome = outcomes.not_ours(job, lease.owner, "writing_outcome")
+    except (DataError, IntegrityError, InternalError) as refused:
+        # The outcome's write (or an atomic step's commit) was refused: a value the database
+        # does not store, a constraint, a transaction the task's own caught error aborted.
+        # The step fails, alone, saying so; a database outage raises other errors.
+        if not database.is_usable():
+            raise
+        failure = InvalidWorkspaceError(f"the database refused the step's outcome: {refused}")
+        refused_outcome = True
     if failure is not None and _connection_lost(failure, database, connection_before):
         # The database failed, not the step: record nothing and run no failure hook. The
         # worker drops its leases on database errors, so the step is rescued and runs again.
@@ -135,7 +153,9 @@ def run_step(
         _run_post_hook(spec, job)
         if buffer is not None:
             buffer.flush()  # the job's earlier steps first, so the failure is written last
-        outcome = _record_failure(job, spec, failure, retry=retry)
+        outcome = _record_failure(
+            job, lease, spec, failure, retry=retry, keep_workspace=not refused_outcome
+        )
     if not outcome.pending:
         signals.send(
             signals.step_finished,
@@ -177,7 +197,7 @@ def _run_post_hook(spec: JobSpec, job: Job) -> None:
     """The post hook always runs after the step; its own errors are logged, never fatal."""
     try:
         _run_hook(spec, "post_task_hook", job)
-    except Exception:
+    except (Exception, SystemExit):  # a hook calling sys.exit() must not stop a worker
         logger.exception("event=post_task_hook_failed job=%s id=%s", job.name, job.pk)
 
 
@@ -212,18 +232,23 @@ def _record_success(
 
 
 def _record_failure(
-    job: Job, spec: JobSpec | None, error: BaseException, retry: bool
+    job: Job,
+    lease: Lease,
+    spec: JobSpec | None,
+    error: BaseException,
+    retry: bool,
+    keep_workspace: bool = True,
 ) -> StepOutcome:
     """Decide between a retry (and its delay) and the end; the writer writes it."""
     delay = backoff_seconds(spec, job.attempts) if retry and spec is not None else None
-    return outcomes.record_failure(job, error, delay)
+    return outcomes.record_failure(job, lease.owner, error, delay, keep_workspace)
 
 
 def run_failure_hook(spec: JobSpec, job: Job, error: BaseException) -> None:
     """The failure hook runs once, after the last attempt; its own errors are logged."""
     try:
         _run_hook(spec, "failure_hook", job, error)
-    except Exception:
+    except (Exception, SystemExit):  # a hook calling sys.exit() must not stop a worker
         logger.exception("event=failure_hook_failed job=%s id=%s", job.name, job.pk)
 
 

@@ -253,7 +253,11 @@ def record_success(
         _log_success(job, index, steps, kind, duration, "grouped")
         buffer.add(job, lease, values, announce)
         return StepOutcome(kind, kept=kept, pending=True)
-    if not transitions.write(job, lease.owner, values):
+    if not (
+        transitions.write(job, lease.owner, values)
+        if atomic
+        else _write_now(job, lease.owner, values)
+    ):
         if atomic:
             raise NotOurs
         return not_ours(job, lease.owner, "writing_outcome")
@@ -269,12 +273,18 @@ def record_success(
     return StepOutcome(kind, kept=kept, pending=True)
 
 
-def record_failure(job: Job, error: BaseException, retry_in: float | None) -> StepOutcome:
-    """Write a failed step's outcome: a retry in ``retry_in`` seconds, or (None) FAILED."""
+def record_failure(
+    job: Job,
+    owner: str | None,
+    error: BaseException,
+    retry_in: float | None,
+    keep_workspace: bool = True,
+) -> StepOutcome:
+    """Write a failed step's outcome under ``owner``'s lease: a retry in ``retry_in`` seconds,
+    or (None) FAILED, with the workspace the step left unless ``keep_workspace`` is False."""
     now = timezone.now()
-    owner = job.lease_owner or None
     if retry_in is not None:
-        if transitions.write(job, owner, transitions.retry_values(error, retry_in, now)):
+        if _write_now(job, owner, transitions.retry_values(error, retry_in, now)):
             logger.info(
                 "event=step_retry job=%s id=%s attempt=%s delay=%.1f",
                 job.name,
@@ -283,11 +293,33 @@ def record_failure(job: Job, error: BaseException, retry_in: float | None) -> St
                 retry_in,
             )
             return StepOutcome(RETRYING)
-    elif transitions.write(job, owner, transitions.failed_values(job, error, now)):
+    elif _write_now(job, owner, _failed(job, error, now, keep_workspace)):
         logger.info("event=job_failed job=%s id=%s error=%s", job.name, job.pk, job.last_error)
         signals.send(signals.job_failed, job=job, error=error)
         return StepOutcome(FAILED)
     return not_ours(job, owner, "recording_failure")
+
+
+def _failed(job: Job, error: BaseException, now: Any, keep_workspace: bool) -> dict[str, Any]:
+    values = transitions.failed_values(job, error, now)
+    if not keep_workspace:
+        values.pop("workspace", None)  # the database refused it: keep the one from before
+    return values
+
+
+def _write_now(job: Job, owner: str | None, values: dict[str, Any]) -> bool:
+    """One guarded write outside a step's transaction: again after a deadlock (it is
+    absolute and guarded), and in a savepoint inside a caller's transaction, so that a refused
+    value leaves that transaction usable."""
+    connection = transaction.get_connection(router.db_for_write(Job))
+
+    def write() -> bool:
+        if connection.in_atomic_block:
+            with transaction.atomic(using=connection.alias):
+                return transitions.write(job, owner, values)
+        return transitions.write(job, owner, values)
+
+    return retry_on_deadlock(write, 3, "outcome_write_retry")
 
 
 def not_ours(job: Job, owner: str | None, during: str) -> StepOutcome:

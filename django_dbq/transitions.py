@@ -63,6 +63,24 @@ class Lease:
         return now + datetime.timedelta(seconds=self.seconds)
 
 
+# -- whose lease ---------------------------------------------------------------------------
+
+# Attribute a claimed Job carries: the owner of the lease it was claimed under. Guards use it,
+# never job.lease_owner, which a task can change in memory (refresh_from_db() after its lease
+# was taken over would make a guard match the new owner's lease).
+_OWNER = "_dbq_lease_owner"
+
+
+def bind(job: Job, owner: str) -> None:
+    """Record that ``job`` runs under ``owner``'s lease (the claim's owner)."""
+    setattr(job, _OWNER, owner)
+
+
+def owner_of(job: Job) -> str | None:
+    """The owner whose lease a running job's writes are guarded by (see bind())."""
+    return getattr(job, _OWNER, None) or job.lease_owner or None
+
+
 # -- the values of each state -----------------------------------------------------------------
 
 
@@ -300,14 +318,15 @@ def save_data(job: Job, *, using: str | None = None, update_fields: Any = None, 
         problem = storable_problem(values["workspace"])
         if problem is not None:
             raise InvalidWorkspaceError(f"job.workspace cannot be stored: {problem}")
+    owner = owner_of(job)
     saved = (
         model._base_manager.using(using)
-        .filter(pk=job.pk, state=JobState.PROCESSING, lease_owner=job.lease_owner)
+        .filter(pk=job.pk, state=JobState.PROCESSING, lease_owner=owner)
         .update(**values)
     )
     if not saved:
         raise LeaseLost(
-            f"job {job.pk} is no longer running under lease {job.lease_owner!r} "
+            f"job {job.pk} is no longer running under lease {owner!r} "
             "(cancelled, deleted, or taken over after the lease expired): not saved"
         )
     post_save.send(model, instance=job, created=False, raw=False, using=using, update_fields=names)

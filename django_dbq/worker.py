@@ -96,6 +96,8 @@ class Worker(LegacyWorkerMixin):
         self._gave_back_prefetch = False
         # Claimed jobs whose step never started when a database error cut a batch short.
         self._unstarted: list[Job] = []
+        # The job whose step this loop started last (to tell started from unstarted ones).
+        self._started_job: Job | None = None
         self._alias = router.db_for_write(Job)
         self._engine = None
         self._waker = None
@@ -182,27 +184,27 @@ class Worker(LegacyWorkerMixin):
         ran = 0
         looked = time.monotonic()  # when this worker last saw the batch's rows (the claim)
         for position, job in enumerate(jobs):
-            if not self.alive or self._quota_reached() or (ran and self._gave_back_prefetch):
-                self.release(jobs[position:])
-                break
-            if time.monotonic() - looked > RECHECK_SECONDS:
-                # A cancel may have committed while this job waited behind the others.
-                self.leases.lose(
-                    transitions.not_ours([j.pk for j in jobs[position:]], self.worker_id)
-                )
-                looked = time.monotonic()
-            if self.leases.is_lost(job.pk):
-                # Cancelled (or taken over) while it waited in this batch: the heartbeat saw
-                # it, so do not start it. release() ends a cancelled job now.
-                self.release([job])
-                self.leases.done(job.pk)
-                continue
             try:
-                ran += self._run_job(job)
+                if not self.alive or self._quota_reached() or (ran and self._gave_back_prefetch):
+                    self.release(jobs[position:])
+                    break
+                if time.monotonic() - looked > RECHECK_SECONDS:
+                    # A cancel may have committed while this job waited behind the others.
+                    waiting = [j.pk for j in jobs[position:]]
+                    self.leases.lose(transitions.not_ours(waiting, self.worker_id))
+                    looked = time.monotonic()
+                if self.leases.is_lost(job.pk):
+                    # Cancelled (or taken over) while it waited in this batch: do not start
+                    # it. release() ends a cancelled job now.
+                    self.release([job])
+                    self.leases.done(job.pk)
+                    continue
+                ran += self._run_job(job, looked=looked)
             except (DatabaseError, InterfaceError):
                 # Hand the jobs that never started back once the database answers again,
                 # rather than leaving them to a rescue that would count an attempt.
-                self._unstarted = jobs[position + 1 :]
+                started = job is self._started_job
+                self._unstarted = jobs[position + 1 :] if started else jobs[position:]
                 raise
         self.outcomes.flush()
         self._adapt_batch_size(len(jobs))
@@ -226,10 +228,14 @@ class Worker(LegacyWorkerMixin):
             if heartbeat is not None:
                 heartbeat.stop()
 
-    def _run_job(self, job: Job, chain: bool = True) -> int:
-        """Run a claimed job's steps while this worker may keep it; returns steps run."""
+    def _run_job(self, job: Job, chain: bool = True, looked: float | None = None) -> int:
+        """Run a claimed job's steps while this worker may keep it; returns steps run.
+
+        ``looked``: when the worker last saw the job's row (its claim, or a re-check).
+        """
         steps = 0
-        self.current_job = job
+        self.current_job = self._started_job = job
+        looked = time.monotonic() if looked is None else looked
         self._gave_back_prefetch = False
         try:
             while True:
@@ -256,12 +262,17 @@ class Worker(LegacyWorkerMixin):
                     self.outcomes.flush()
                 if not outcome.kept:
                     return steps
-                if elapsed > RECHECK_SECONDS:
-                    # A cancel may have committed while the step ran: look before the next one.
+                if time.monotonic() - looked > RECHECK_SECONDS:
+                    # A cancel may have committed since the worker last saw the row: look
+                    # before the next step.
                     self.leases.lose(transitions.not_ours([job.pk], self.worker_id))
+                    looked = time.monotonic()
                 if self.leases.is_lost(job.pk):
-                    # Cancelled, or its lease lost, while a step ran: run nothing more of it.
+                    # Cancelled, taken over, or an outcome of it not written: run nothing more
+                    # of it. Hand it back if it is still ours (its last outcome written), so
+                    # that it does not wait a whole lease for a rescue; a cancelled job ends.
                     logger.info("event=chain_stopped job=%s id=%s", job.name, job.pk)
+                    self.release([job])
                     return steps
                 if not self.alive or self._quota_reached():
                     self.release([job])

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from ..exceptions import LeaseLost
 from ..models import Job
-from ..transitions import leased_rows
+from ..transitions import leased_rows, owner_of
 from .backend import DatabaseBackend, send
 from .compat import (
     InvalidTaskBackend,
@@ -110,7 +110,7 @@ def _keep_error(job: Job, error: Exception, persist: bool) -> None:
 
 def _leased(job: Job) -> Any:
     """The job's row while it runs under this worker's lease (as every transition guards it)."""
-    return leased_rows(job, job.lease_owner or None)
+    return leased_rows(job, owner_of(job))
 
 
 def _finished(job: Job, running: TaskResult, status: TaskResultStatus) -> TaskResult:

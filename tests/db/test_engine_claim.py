@@ -126,7 +126,9 @@ def test_finishing_a_step_costs_one_update():
     (job,) = claim()
     with CaptureQueriesContext(connection) as queries:
         assert run_step(job, Lease("w1", 30)).kind == "completed"
-    assert len(queries) == 1, [q["sql"] for q in queries]
+    # Inside this test's transaction the write runs in a savepoint; a worker runs none.
+    statements = [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
+    assert len(statements) == 1, statements
 
 
 def test_handing_off_to_the_next_step_costs_one_update():
@@ -134,7 +136,7 @@ def test_handing_off_to_the_next_step_costs_one_update():
     (job,) = claim()
     with CaptureQueriesContext(connection) as queries:
         assert run_step(job, Lease("w1", 30), keep=True).kind == "advanced"
-    assert len(queries) == 1
+    assert len([q for q in queries if "SAVEPOINT" not in q["sql"]]) == 1
 
 
 @pytest.mark.django_db(transaction=True)
