@@ -413,7 +413,15 @@ class JobAdmin(admin.ModelAdmin):
             raise PermissionDenied
         # The same guarded statement as the list action: a job whose state changed meanwhile
         # is left as it is, and the message says so.
-        handlers[action](self, request, Job.objects.filter(pk=job.pk))
+        changed = handlers[action](self, request, Job.objects.filter(pk=job.pk))
+        if not changed:
+            state = Job.objects.filter(pk=job.pk).values_list("state", flat=True).first()
+            now = JobState(state).label if state else "deleted"
+            self.message_user(
+                request,
+                f"The job was left as it is: it is {now} now, its state changed meanwhile.",
+                messages.WARNING,
+            )
         return HttpResponseRedirect(
             reverse(f"{self.admin_site.name}:django_dbq_job_change", args=[job.pk])
         )
