@@ -100,7 +100,7 @@ class Console:
     # -- the lines ----------------------------------------------------------------------------
 
     def job_completed(self, sender: Any, job: Any, **kwargs: Any) -> None:
-        """``12:03:04 job send_email 0193a4f2-6c1d-7e2b-8a90-3f5d7c21ab12 completed in 0.21 s (3 steps)``"""
+        """``12:03:04 job send_email 0193…ab12 completed in 0.21 s (3 steps)``"""
         with self._lock:
             self.completed += 1
         steps = job.step or 1
@@ -110,7 +110,7 @@ class Console:
         )
 
     def job_failed(self, sender: Any, job: Any, error: BaseException, **kwargs: Any) -> None:
-        """``12:03:04 job send_email 0193a4f2-6c1d-7e2b-8a90-3f5d7c21ab12 failed at step 2/3 after 2 attempts: ValueError``"""
+        """``12:03:04 job send_email 0193…ab12 failed at step 2/3 after 2 attempts: ValueError``"""
         with self._lock:
             self.failed += 1
         attempts = job.attempts or 1
@@ -121,7 +121,7 @@ class Console:
         )
 
     def step_finished(self, sender: Any, job: Any, step: int, outcome: str, **kwargs: Any) -> None:
-        """``12:03:04 step 1/3 of job send_email 0193a4f2-6c1d-7e2b-8a90-3f5d7c21ab12 advanced in 0.05 s`` (verbosity 2)."""
+        """``12:03:04 step 1/3 of job send_email 0193…ab12 advanced in 0.05 s`` (verbosity 2)."""
         with self._lock:
             self.steps += 1
         # A job's last step has its job line (completed / failed) instead.
