@@ -20,8 +20,9 @@ logger = logging.getLogger(__name__)
 @admin.action(
     description="Retry selected jobs from the step they stopped at", permissions=["change"]
 )
-def retry_jobs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-    """Retry the FAILED and CANCELLED jobs selected; report unique jobs whose key is taken."""
+def retry_jobs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> int:
+    """Retry the FAILED and CANCELLED jobs selected, report unique jobs whose key is taken;
+    returns how many were retried."""
     duplicates: list[Job] = []
     retried = queryset.order_by().retry(duplicates)
     _log(request, "retry", retried)
@@ -37,11 +38,12 @@ def retry_jobs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Que
             f"the same key is waiting or running: {ids}{more}.",
             messages.WARNING,
         )
+    return retried
 
 
 @admin.action(description="Cancel selected jobs", permissions=["change"])
-def cancel_jobs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-    """Cancel the waiting jobs selected, and stop the running ones after their step."""
+def cancel_jobs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> int:
+    """Cancel the waiting jobs selected, stop running ones after their step; returns how many."""
     cancelled = queryset.order_by().cancel()
     _log(request, "cancel", cancelled)
     modeladmin.message_user(
@@ -49,16 +51,18 @@ def cancel_jobs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Qu
         f"Cancelled {cancelled} job(s). A running job is STOPPING until its current step "
         "ends, then CANCELLED; finished jobs are left as they are.",
     )
+    return cancelled
 
 
 @admin.action(description="Run selected jobs now (clear run after)", permissions=["change"])
-def run_now(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-    """Clear run_after of the waiting jobs selected."""
+def run_now(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> int:
+    """Clear run_after of the waiting jobs selected; returns how many."""
     changed = queryset.order_by().run_now()
     _log(request, "run_now", changed)
     modeladmin.message_user(
         request, f"{changed} waiting job(s) will run as soon as a worker is free."
     )
+    return changed
 
 
 @admin.action(description="Delete selected jobs", permissions=["delete"])

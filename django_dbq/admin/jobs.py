@@ -31,6 +31,7 @@ from .actions import cancel_jobs, delete_jobs, retry_jobs, run_now
 from .forms import EDITABLE_FIELDS, JobForm, spec_of
 from .listing import (
     EMPTY,
+    PaginatedChangeList,
     QueueFilter,
     RegistryNameFilter,
     StateOrderPaginator,
@@ -106,7 +107,7 @@ class JobAdmin(admin.ModelAdmin):
     ordering = ("-created",)
     sortable_by = ()
     paginator = StateOrderPaginator
-    # "Show all" would list the queryset without the paginator's state order.
+    # "Show all" lists one page of at most this many rows (PaginatedChangeList).
     list_max_show_all = 100
     show_full_result_count = False
     empty_value_display = EMPTY
@@ -117,6 +118,10 @@ class JobAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ("django_dbq/admin.css",)}
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[PaginatedChangeList]:
+        """The ChangeList that lists the paginator's page, in its state order, on every page."""
+        return PaginatedChangeList
 
     fieldsets = (
         (
@@ -408,7 +413,15 @@ class JobAdmin(admin.ModelAdmin):
             raise PermissionDenied
         # The same guarded statement as the list action: a job whose state changed meanwhile
         # is left as it is, and the message says so.
-        handlers[action](self, request, Job.objects.filter(pk=job.pk))
+        changed = handlers[action](self, request, Job.objects.filter(pk=job.pk))
+        if not changed:
+            state = Job.objects.filter(pk=job.pk).values_list("state", flat=True).first()
+            now = JobState(state).label if state else "deleted"
+            self.message_user(
+                request,
+                f"The job was left as it is: it is {now} now, its state changed meanwhile.",
+                messages.WARNING,
+            )
         return HttpResponseRedirect(
             reverse(f"{self.admin_site.name}:django_dbq_job_change", args=[job.pk])
         )

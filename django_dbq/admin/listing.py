@@ -12,7 +12,9 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import admin
-from django.core.paginator import Page, Paginator
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
+from django.core.paginator import InvalidPage, Page, Paginator
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -94,6 +96,29 @@ class StateOrderPaginator(CappedCountPaginator):
             rows.extend(of_state[skip : skip + wanted])
             skip = 0
         return rows
+
+
+class PaginatedChangeList(ChangeList):
+    """A ChangeList that always lists its paginator's page, even when everything fits on one.
+
+    Django's ChangeList asks the paginator for a page only when there are several; otherwise
+    (and for "Show all") it lists the queryset itself, in the queryset's order, which would
+    skip StateOrderPaginator's order of states.
+    """
+
+    def get_results(self, request: Any) -> None:
+        super().get_results(request)
+        # "Show all" lists at most list_max_show_all rows: page 1 of pages that long.
+        number = 1 if self.show_all and self.can_show_all else self.page_num
+        paginator = self.paginator
+        if self.show_all and self.can_show_all:
+            paginator = self.model_admin.get_paginator(
+                request, self.queryset, self.model_admin.list_max_show_all
+            )
+        try:
+            self.result_list = paginator.page(number).object_list
+        except InvalidPage as error:
+            raise IncorrectLookupParameters from error
 
 
 class RegistryNameFilter(admin.SimpleListFilter):

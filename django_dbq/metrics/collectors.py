@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import connections
+from django.db import DatabaseError, connections, router
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 from prometheus_client import Counter, Histogram
@@ -167,6 +167,14 @@ class DepthCollector(Collector):
         depth, oldest = self._families()
         try:
             rows = list(self._query(timezone.now()))
+        except DatabaseError as error:
+            # The database is down: serve the families without samples, so a scrape still gets
+            # the process's counters instead of an error page.
+            logger.warning("event=metrics_depth_failed error=%r", error)
+            connection = connections[router.db_for_read(Job)]
+            if not connection.in_atomic_block:
+                connection.close()  # the next scrape reconnects instead of reusing a broken one
+            return [depth, oldest]
         finally:
             if self.close_connections:
                 connections.close_all()  # this thread's own: the server runs one per scrape

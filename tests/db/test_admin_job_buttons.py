@@ -78,6 +78,16 @@ def test_run_now_button_clears_run_after(admin_client):
     assert job.run_after is None
 
 
+def test_a_button_on_a_job_whose_state_changed_meanwhile_warns_with_its_state_now(admin_client):
+    # The page showed Retry while the job was FAILED; another user retried it and a worker
+    # completed it before this click.
+    job = run_job(Job.objects.create(name="basic"))
+    response = admin_client.post(button_url(job, "retry"), follow=True)
+    warnings = [m for m in response.context["messages"] if m.level_tag == "warning"]
+    assert len(warnings) == 1
+    assert "Completed now" in str(warnings[0])
+
+
 def test_a_button_does_nothing_on_get(admin_client):
     job = run_job(Job.objects.create(name="failing"))
     assert admin_client.get(button_url(job, "retry")).status_code == 405

@@ -35,8 +35,10 @@ def listed_ids(client, **params) -> list[str]:
 
 def test_jobs_are_listed_running_then_waiting_then_failed_cancelled_completed(admin_client):
     order = ["PROCESSING", "STOPPING", "READY", "NEW", "FAILED", "CANCELLED", "COMPLETED"]
-    # Created in reverse, so neither creation order nor the alphabet gives this order.
-    jobs = [job_in(state, minutes_ago=index) for index, state in enumerate(order)]
+    # The running job is the oldest, the completed one the newest: newest first alone would
+    # list them the other way round. Seven jobs fit on one page, where Django's ChangeList
+    # lists its queryset without asking the paginator for a page.
+    jobs = [job_in(state, minutes_ago=len(order) - index) for index, state in enumerate(order)]
     assert listed_ids(admin_client) == [str(job.pk) for job in jobs]
 
 
@@ -52,6 +54,14 @@ def test_the_second_page_continues_where_the_first_ended(admin_client, monkeypat
     jobs = [job_in(state, minutes_ago=index) for index, state in enumerate(states)]
     pages = [listed_ids(admin_client, p=page) for page in (1, 2, 3)]
     assert pages == [[str(job.pk) for job in jobs[i : i + 2]] for i in (0, 2, 4)]
+
+
+def test_show_all_lists_in_state_order_too(admin_client, monkeypatch):
+    monkeypatch.setattr(JobAdmin, "list_per_page", 2)
+    completed = job_in(JobState.COMPLETED, minutes_ago=1)
+    new = job_in(JobState.NEW, minutes_ago=2)
+    running = job_in(JobState.PROCESSING, minutes_ago=3)
+    assert listed_ids(admin_client, all="") == [str(running.pk), str(new.pk), str(completed.pk)]
 
 
 def test_a_state_filter_lists_only_that_state(admin_client):

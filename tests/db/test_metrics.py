@@ -8,6 +8,7 @@ import urllib.request
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import OperationalError
 from django.utils import timezone
 
 from django_dbq import instruments, metrics, signals
@@ -89,6 +90,23 @@ def test_depth_gauges_count_active_jobs_and_the_oldest_wait(served):
     assert scraped[("django_dbq_jobs", ("queue", "emails"), ("state", "NEW"))] == 3
     assert ("django_dbq_jobs", ("queue", "emails"), ("state", "COMPLETED")) not in scraped
     assert 3500 < scraped[("django_dbq_oldest_waiting_seconds", ("queue", "emails"))] < 3700
+
+
+def test_a_database_outage_leaves_the_depth_gauges_empty_and_the_counters_served(
+    served, monkeypatch, caplog
+):
+    Job.objects.enqueue_many([Job(name="basic") for _ in range(2)])
+    drain()
+
+    def unreachable(now):
+        raise OperationalError("could not connect to server")
+
+    monkeypatch.setattr(metrics.collectors.DepthCollector, "_query", staticmethod(unreachable))
+    scraped = served()
+
+    assert scraped[("django_dbq_jobs_completed_total", *labels("basic"))] == 2
+    assert not [key for key in scraped if key[0] == "django_dbq_jobs"]
+    assert "event=metrics_depth_failed" in caplog.text
 
 
 def test_failures_and_retries_are_counted(registry):

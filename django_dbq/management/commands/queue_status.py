@@ -21,8 +21,9 @@ STATES = [state.value for state in JobState]
 def queue_status(queue_names: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """Per queue: job counts by state, the oldest runnable job's age, and the running workers.
 
-    A worker is listed while it holds an unexpired lease on a PROCESSING (or STOPPING) job of the
-    queue, that is while it runs a step there; idle workers hold no lease and are not seen.
+    "live_workers" are the worker processes seen lately, idle or not, from their WorkerProcess
+    rows; "workers" are the owners of unexpired leases on the queue's PROCESSING (or STOPPING)
+    jobs, that is those running a step there.
     """
     now = timezone.now()
     jobs = Job.objects.order_by()

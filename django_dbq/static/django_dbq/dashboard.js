@@ -14,8 +14,14 @@ document.addEventListener("DOMContentLoaded", function () {
         button.textContent = paused ? "Resume" : "Pause";
         button.setAttribute("aria-pressed", paused ? "true" : "false");
     });
-    window.setInterval(function () {
+    // The next refresh is scheduled when this one has finished, so a slow page never has
+    // several fetches in flight at once.
+    function later() {
+        window.setTimeout(refresh, seconds * 1000);
+    }
+    function refresh() {
         if (paused || document.hidden) {
+            later();
             return;
         }
         fetch(window.location.href, {credentials: "same-origin"})
@@ -30,6 +36,8 @@ document.addEventListener("DOMContentLoaded", function () {
                     box.innerHTML = fresh.innerHTML;
                 }
             })
-            .catch(function () { /* try again at the next tick */ });
-    }, seconds * 1000);
+            .catch(function () { /* try again at the next refresh */ })
+            .then(later);
+    }
+    later();
 });
