@@ -117,6 +117,12 @@ JOBS = {
     "deletes_itself": ["tests.tasks.delete_own_job", "tests.tasks.record"],
     "cancels_the_others": ["tests.tasks.cancel_the_others"],
     "slow_then_more": ["tests.tasks.sleep_then_cancel_self", "tests.tasks.record"],
+    "taken_over": {"tasks": ["tests.tasks.taken_over_then_fail"], "retries": 2},
+    "fast_chain": ["tests.tasks.short_step_cancelled_at_step_2"] * 10,
+    "exits_in_post_hook": {
+        "tasks": ["tests.tasks.record", "tests.tasks.record"],
+        "post_task_hook": "tests.tasks.exit_in_hook",
+    },
     "atomic_cancelled": {
         "tasks": ["tests.tasks.write_marker_then_cancel", "tests.tasks.record"],
         "atomic": True,

@@ -24,7 +24,8 @@ class WakeupPipe:
     """A self-pipe that ends a waker's wait: written by a signal or by another thread."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # Reentrant: a signal handler may call wake() while this thread is inside close().
+        self._lock = threading.RLock()
         read_fd, write_fd = os.pipe()
         os.set_blocking(read_fd, False)
         os.set_blocking(write_fd, False)
@@ -57,10 +58,10 @@ class WakeupPipe:
 
     def close(self) -> None:
         with self._lock:
-            if self._fds:
-                for fd in self._fds:
-                    os.close(fd)
-                self._fds = None
+            # Forgotten first: a wake() from a signal handler meanwhile writes nowhere.
+            fds, self._fds = self._fds, None
+            for fd in fds or ():
+                os.close(fd)
 
 
 class Waker:

@@ -158,8 +158,9 @@ class OutcomeBuffer:
         """
         engine = engine_for(router.db_for_write(Job))
         # Same order in every worker, so concurrent writes cannot deadlock each other.
+        now = timezone.now()
         ordered = [
-            (entry.job, entry.lease.owner, entry.values)
+            (entry.job, entry.lease.owner, _fresh_lease(entry, now))
             for _, entry in sorted(pending.items(), key=lambda item: str(item[0]))
         ]
         try:
@@ -175,6 +176,14 @@ class OutcomeBuffer:
             except (DataError, IntegrityError) as error:
                 refused[outcome[0].pk] = error
         return written, refused
+
+
+def _fresh_lease(entry: Pending, now: Any) -> dict[str, Any]:
+    """A kept job's values with its lease counted from the write, not from the step's end: a
+    late write must not shorten a lease the heartbeat has renewed since."""
+    if entry.values.get("state") != JobState.PROCESSING:
+        return entry.values
+    return {**entry.values, "lease_expires_at": entry.lease.until(now)}
 
 
 def _write_group(engine: Engine, outcomes: list) -> set:

@@ -61,18 +61,23 @@ class Runner:
 
     def run(self) -> None:
         """Run the loops and their periodic parts until stopped."""
-        previous = install_stop_handlers(self.shutdown)
-        heartbeat = Heartbeat(*self.workers)
-        heartbeat.start()
-        housekeeping = self._start_housekeeping()
-        if self.concurrency > 1:
-            logger.info(
-                "event=pool_started queue=%s threads=%s workers=%s",
-                self.queue_name,
-                self.concurrency,
-                ",".join(worker.worker_id for worker in self.workers),
-            )
+        previous: dict = {}
+        heartbeat: Heartbeat | None = None
+        housekeeping: PeriodicThread | None = None
         try:
+            previous = install_stop_handlers(self.shutdown)
+            heartbeat = Heartbeat(*self.workers)
+            # The worker row beats with the leases: it says the process is alive exactly when
+            # its leases are renewed, and no hook on the housekeeping thread can delay it.
+            heartbeat.start(also=[WorkerPresence(self.workers)])
+            housekeeping = self._start_housekeeping()
+            if self.concurrency > 1:
+                logger.info(
+                    "event=pool_started queue=%s threads=%s workers=%s",
+                    self.queue_name,
+                    self.concurrency,
+                    ",".join(worker.worker_id for worker in self.workers),
+                )
             if self.concurrency == 1:
                 # Signals delivered while the loop waits for work end the wait at once.
                 self.workers[0].wakes_on_signals = bool(previous)
@@ -81,8 +86,10 @@ class Runner:
                 self._run_threads()
         finally:
             self.stop()
-            heartbeat.stop()
-            housekeeping.stop()
+            if heartbeat is not None:
+                heartbeat.stop()
+            if housekeeping is not None:
+                housekeeping.stop()
             restore_handlers(previous)
             if self.concurrency > 1:
                 logger.info("event=pool_stopped queue=%s steps=%s", self.queue_name, self.steps_run)
@@ -106,16 +113,14 @@ class Runner:
         self.stop()
 
     def _start_housekeeping(self) -> PeriodicThread:
-        """The worker row, the rescuer, and the scheduler unless off; a burst worker schedules
-        once, first."""
+        """The rescuer, and the scheduler unless off; a burst worker schedules once, first."""
         worker = self.workers[0]
         rescuer = Rescuer(worker.lease.seconds)
-        # The worker row first: it is inserted at once, and deleted when the thread stops.
-        parts: list = [WorkerPresence(self.workers), rescuer]
-        delays = [0.0, 0.0]
+        parts: list = [rescuer]
+        delays = [0.0]
         if self.options.burst:
             # Before the first claim: a burst worker stops at the first empty claim.
-            delays[1] = rescuer.run_once()
+            delays[0] = rescuer.run_once()
         scheduler = conf.DBQ_SCHEDULER if self.options.scheduler is None else self.options.scheduler
         if scheduler and self.options.burst:
             try:

@@ -231,3 +231,28 @@ def sleep_then_cancel_self(job):
 
     time.sleep(job.workspace.get("seconds", 0.05))
     Job.objects.filter(pk=job.pk).cancel()
+
+
+def taken_over_then_fail(job):
+    """The job's lease is taken over while its step runs; the task reloads it, then fails."""
+    from django_dbq.models import Job
+
+    Job.objects.filter(pk=job.pk).update(lease_owner="worker-B")
+    job.refresh_from_db()
+    raise ValueError("fails after its lease was taken over")
+
+
+def short_step_cancelled_at_step_2(job):
+    """A 6 ms step; at step 2 an operator cancels the job."""
+    from django_dbq.models import Job
+
+    CALLS.append(("short_step", job.step))
+    time.sleep(0.006)
+    if job.step == 1:
+        Job.objects.filter(pk=job.pk).cancel()
+
+
+def exit_in_hook(job):
+    import sys
+
+    sys.exit(4)

@@ -2,10 +2,10 @@
 
 A worker process runs two threads of them, each on its own database connection:
 
-- the heartbeat (heartbeat.py) alone, because nothing may delay the renewal of leases;
-- housekeeping: the rescue of expired leases (rescue.py), the scheduler (scheduler.py), which
-  may run user code (failure hooks, creation hooks) and so may take a while, and the process's
-  worker row (presence.py).
+- the heartbeat (heartbeat.py) and the process's worker row (presence.py): quick writes that
+  nothing may delay, since a lapsed lease lets a step run twice;
+- housekeeping: the rescue of expired leases (rescue.py) and the scheduler (scheduler.py),
+  which run user code (failure hooks, creation hooks) and so may take a while.
 
 A part may also have a ``close()``, run on its thread once the thread stops.
 """

@@ -51,12 +51,18 @@ class Heartbeat:
         """The first (for a plain worker: the only) worker served."""
         return self.workers[0]
 
-    def start(self) -> None:
-        """Start renewing on a thread of its own; each worker served knows it has a heartbeat."""
+    def start(self, also: list | None = None) -> None:
+        """Start renewing on a thread of its own; each worker served knows it has a heartbeat.
+
+        ``also``: other quick parts to run on that thread (the worker row), due at once.
+        """
         for worker in self.workers:
             worker.heartbeat = self
+        others = list(also or [])
         self._thread = PeriodicThread(
-            f"dbq-heartbeat-{self.worker.worker_id}", [self], first_delays=[self.tick]
+            f"dbq-heartbeat-{self.worker.worker_id}",
+            [self, *others],
+            first_delays=[self.tick, *[0.0] * len(others)],
         )
         self._thread.start()
 
@@ -131,6 +137,9 @@ class Heartbeat:
         except (DatabaseError, InterfaceError) as error:
             logger.error("event=heartbeat_failed worker=%s error=%r", worker.worker_id, error)
             connections.close_all()
+            # Try again within a second, not a whole interval later: two failed beats in a row
+            # could otherwise let a running step's lease lapse.
+            self._next_beat = min(self._next_beat, time.monotonic() + min(1.0, self.interval))
             return 0
         # A held job no longer PROCESSING under our name was cancelled (STOPPING), taken over
         # or deleted: the worker must not start another step of it.

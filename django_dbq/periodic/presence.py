@@ -29,8 +29,10 @@ STALE_AFTER_LEASES = 4
 class WorkerPresence:
     """Keeps this process's WorkerProcess row: insert, one UPDATE per beat, delete on close().
 
-    Runs on the housekeeping thread, never on the heartbeat's: a slow or failing write here must
-    not delay lease renewal. Database errors are logged and retried; they never stop a worker.
+    Runs on the heartbeat's thread, so that the row says the process is alive exactly when its
+    leases are renewed (a hook on the housekeeping thread can take minutes). One UPDATE of its
+    own row, which nothing else locks; database errors are logged and retried with backoff, and
+    never stop a worker.
     """
 
     name = "presence"

@@ -33,3 +33,18 @@ def test_a_job_cancelled_during_a_long_step_starts_no_further_step(settings):
     job.refresh_from_db()
     assert job.state == JobState.CANCELLED
     assert [call for call in tasks.CALLS if call[0] == "task"] == []  # step 2 never started
+
+
+def test_a_chain_of_fast_steps_stops_within_the_recheck_window_of_a_cancel(settings):
+    settings.DBQ_OUTCOME_DELAY = 60  # outcomes wait in the buffer: only the re-check can see it
+    job = Job.objects.create(name="fast_chain")
+    worker = Worker("default")
+
+    worker.run_batch()
+
+    job.refresh_from_db()
+    assert job.state == JobState.CANCELLED
+    steps = [step for name, step in tasks.CALLS if name == "short_step"]
+    # Cancelled during step 2 (6 ms each): the worker looks again once 10 ms have passed since
+    # the claim, so step 3 at most starts, never steps 4 to 10.
+    assert steps[:2] == [0, 1] and len(steps) <= 3, steps

@@ -108,3 +108,12 @@ def test_step_whose_connection_dies_is_left_to_its_lease_not_failed(settings, at
     assert not Marker.objects.filter(job_id=job.pk).exists()
     # The step did not fail, so its failure hook did not run either.
     assert not [call for call in tasks.CALLS if call[0] == "failure_hook"]
+
+
+def test_a_hook_calling_sys_exit_does_not_stop_the_worker():
+    job = Job.objects.create(name="exits_in_post_hook")
+
+    drain()
+
+    job.refresh_from_db()
+    assert job.state == JobState.COMPLETED
