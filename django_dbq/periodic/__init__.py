@@ -19,6 +19,8 @@ from typing import Protocol
 
 from django.db import connections
 
+from ..engine.base import database_retry_delay
+
 logger = logging.getLogger(__name__)
 
 
@@ -30,6 +32,35 @@ class Periodic(Protocol):
     def run_once(self) -> float:
         """Do the part's work once; returns the seconds until it is due again."""
         ...
+
+
+class DatabaseBackoff:
+    """How long a part waits after database errors in a row: database_retry_delay(), logged."""
+
+    def __init__(self, event: str, context: str = ""):
+        self.event = event
+        # key=value pairs naming who failed, logged with each error.
+        self.context = context
+        self.failures = 0
+
+    def failed(self, error: BaseException) -> float:
+        """Count one more error in a row, log it, drop the connections; the seconds to wait."""
+        self.failures += 1
+        delay = database_retry_delay(self.failures)
+        logger.error(
+            "event=%s %sattempt=%s retry_in=%.2f error=%r",
+            self.event,
+            f"{self.context} " if self.context else "",
+            self.failures,
+            delay,
+            error,
+        )
+        connections.close_all()
+        return delay
+
+    def succeeded(self) -> None:
+        """The part worked: the next error starts the backoff afresh."""
+        self.failures = 0
 
 
 class PeriodicThread(threading.Thread):

@@ -10,11 +10,11 @@ import socket
 import uuid
 from typing import TYPE_CHECKING
 
-from django.db import DatabaseError, InterfaceError, connections
+from django.db import DatabaseError, InterfaceError
 from django.utils import timezone
 
-from ..engine.base import database_retry_delay
 from ..worker_rows import WorkerProcess
+from . import DatabaseBackoff
 
 if TYPE_CHECKING:
     from ..worker import Worker
@@ -47,7 +47,7 @@ class WorkerPresence:
         host = socket.gethostname()[:60]
         self.id = f"{host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.host = host
-        self.failures = 0
+        self.backoff = DatabaseBackoff("worker_row_database_error", f"worker_row={self.id}")
         self._stored = False
         self._started_at: datetime.datetime | None = None
         self._next_prune = 0.0  # a POSIX timestamp: prune at the first beat
@@ -57,18 +57,8 @@ class WorkerPresence:
         try:
             self._beat()
         except (DatabaseError, InterfaceError) as error:
-            self.failures += 1
-            delay = database_retry_delay(self.failures)
-            logger.error(
-                "event=worker_row_database_error worker_row=%s attempt=%s retry_in=%.2f error=%r",
-                self.id,
-                self.failures,
-                delay,
-                error,
-            )
-            connections.close_all()
-            return delay
-        self.failures = 0
+            return self.backoff.failed(error)
+        self.backoff.succeeded()
         return self.interval
 
     def close(self) -> None:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import logging
 import random
 
-from django.db import DatabaseError, InterfaceError, connections
+from django.db import DatabaseError, InterfaceError
 
 from .. import instruments, signals, transitions
-from ..engine.base import database_retry_delay
 from ..exceptions import StepLost
 from ..executor import run_failure_hook
 from ..jsonvalues import storable_problem
 from ..models import Job, JobState
 from ..registry import get_registry
+from . import DatabaseBackoff
 
 logger = logging.getLogger(__name__)
 
@@ -54,22 +54,13 @@ class Rescuer:
 
     def __init__(self, lease_seconds: float):
         self.lease_seconds = lease_seconds
-        self.failures = 0
+        self.backoff = DatabaseBackoff("rescue_database_error")
 
     def run_once(self) -> float:
         """Rescue once; returns the seconds until the next rescue."""
         try:
             rescue_expired_leases()
         except (DatabaseError, InterfaceError) as error:
-            self.failures += 1
-            delay = database_retry_delay(self.failures)
-            logger.error(
-                "event=rescue_database_error attempt=%s retry_in=%.2f error=%r",
-                self.failures,
-                delay,
-                error,
-            )
-            connections.close_all()
-            return delay
-        self.failures = 0
+            return self.backoff.failed(error)
+        self.backoff.succeeded()
         return self.lease_seconds / 2 * (0.75 + random.random() / 2)

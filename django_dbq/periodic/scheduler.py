@@ -28,18 +28,17 @@ from django.db import (
     DatabaseError,
     IntegrityError,
     InterfaceError,
-    connections,
     router,
     transaction,
 )
 from django.utils import timezone
 
 from ..conf import settings as conf
-from ..engine.base import database_retry_delay
 from ..exceptions import DbqError
 from ..models import Job, Schedule
 from ..recurrence import for_storage, plan
 from ..schedule_sync import sync_declared_schedules
+from . import DatabaseBackoff
 
 logger = logging.getLogger(__name__)
 
@@ -184,7 +183,7 @@ class Scheduler:
     def __init__(self, worker_id: str = ""):
         self.worker_id = worker_id
         self.synced = False
-        self.failures = 0
+        self.backoff = DatabaseBackoff("scheduler_database_error", f"worker={worker_id}")
 
     @staticmethod
     def first_delay() -> float:
@@ -199,21 +198,11 @@ class Scheduler:
                 self.synced = True
             wait = _pass(timezone.now())[1]
         except (DatabaseError, InterfaceError) as error:
-            self.failures += 1
-            wait = database_retry_delay(self.failures)
-            logger.error(
-                "event=scheduler_database_error worker=%s attempt=%s retry_in=%.2f error=%r",
-                self.worker_id,
-                self.failures,
-                wait,
-                error,
-            )
-            connections.close_all()
-            return wait
+            return self.backoff.failed(error)
         except Exception:
             logger.exception("event=scheduler_failed worker=%s", self.worker_id)
             return conf.DBQ_SCHEDULER_INTERVAL
-        self.failures = 0
+        self.backoff.succeeded()
         return wait
 
 
