@@ -36,7 +36,8 @@ def storable_problem(value: Any) -> str | None:
         return key
     if "\\u0000" in text and _NUL.search(text):
         return "a string holds the NUL character (\\u0000), which PostgreSQL cannot store"
-    if "\\ud" in text.lower() and _LONE_SURROGATE.search(text):
+    # json escapes in lowercase hex, so no copy of the text is needed to look for one.
+    if "\\ud" in text and _LONE_SURROGATE.search(text):
         return "a string holds a lone UTF-16 surrogate, which is not valid Unicode"
     return None
 
