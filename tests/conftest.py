@@ -63,3 +63,12 @@ def manage(transactional_db):
         if process.poll() is None:
             process.kill()
         process.wait(timeout=30)
+
+
+@pytest.fixture
+def no_stray_worker_rows(db):
+    """No WorkerProcess row but the test's own: a worker an earlier test ran on another
+    connection may have left its row (its delete can lose to the test transaction's lock)."""
+    from django_dbq.models import WorkerProcess
+
+    WorkerProcess.objects.all().delete()

@@ -14,7 +14,7 @@ from django_dbq.admin.dashboard import dashboard_data, live_workers, split_worke
 from django_dbq.models import Job, JobState
 from django_dbq.testing import run_job
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_stray_worker_rows")]
 
 DASHBOARD = reverse("admin:django_dbq_dashboard_changelist")
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django_dbq.management.commands.queue_status import humanize_age
 from django_dbq.models import Job, JobState, WorkerProcess
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_stray_worker_rows")]
 
 NOW = timezone.now().replace(microsecond=0)
 
