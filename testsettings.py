@@ -116,6 +116,7 @@ JOBS = {
     },
     "deletes_itself": ["tests.tasks.delete_own_job", "tests.tasks.record"],
     "cancels_the_others": ["tests.tasks.cancel_the_others"],
+    "cancels_the_others_elsewhere": ["tests.tasks.cancel_the_others_elsewhere"],
     "slow_then_more": ["tests.tasks.sleep_then_cancel_self", "tests.tasks.record"],
     "taken_over": {"tasks": ["tests.tasks.taken_over_then_fail"], "retries": 2},
     "fast_chain": ["tests.tasks.short_step_cancelled_at_step_2"] * 10,

@@ -21,6 +21,11 @@ class Defaults:
     # Seconds a succeeded step's outcome may wait to be written in one transaction with others
     # (fewer commits, much faster); 0 writes every outcome at once. See outcomes.py.
     DBQ_OUTCOME_DELAY: float = 0.05
+    # Whether a worker reads a claimed job's row again right before each step that does not
+    # start right after its claim (one query per such step), so that a cancel committed before
+    # a step starts always wins. Off: a re-check when PostgreSQL announces a cancel, and at
+    # most 10 ms after the worker last saw the row on every database.
+    DBQ_RECHECK_BEFORE_STEP: bool = False
     # How often a step's lease may expire (its worker died) before the job is FAILED.
     DBQ_MAX_RESCUES: int = 10
     # Exponential retry backoff: first delay and upper bound, in seconds.

@@ -3,6 +3,10 @@
 On PostgreSQL a statement-level trigger (created by migration 0007; its function is 0010's) calls
 ``pg_notify('django_dbq', queue_name)`` when jobs become runnable, so an idle worker starts a new
 job within milliseconds of its commit. Other databases are polled every DBQ_POLL_INTERVAL.
+
+The same trigger (migration 0016) sends ``pg_notify('django_dbq_cancel', '')`` when a claimed
+job is cancelled (made STOPPING). A worker LISTENs before it claims, so it hears of every cancel
+committed after its claim, and looks at the rows of its batch again before the next step starts.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from django.db import DatabaseError, InterfaceError, connections
 logger = logging.getLogger(__name__)
 
 CHANNEL = "django_dbq"
+CANCEL_CHANNEL = "django_dbq_cancel"
 
 
 class WakeupPipe:
@@ -90,6 +95,17 @@ class Waker:
         readable = self._select([], timeout)
         self._drain_pipe(readable)
 
+    def listen(self) -> None:
+        """Start hearing of cancels before a claim (where the database can tell)."""
+
+    def cancels_arrived(self) -> bool:
+        """Whether a claimed job may have been cancelled since the last call (or the listen).
+
+        False where the database sends no notice: the worker then looks at its rows again
+        every RECHECK_SECONDS.
+        """
+        return False
+
     def close(self) -> None:
         """Restore signal wake-ups and release the pipe if this waker made it."""
         if self._signals_set:
@@ -122,6 +138,29 @@ class PostgreSQLWaker(Waker):
         super().__init__(alias, wakeup)
         self.queue_name = queue_name
         self._listening_on: object = None
+        # Notifications read while looking for another kind, kept for the one who asks.
+        self._work_seen = False
+        self._cancel_seen = False
+
+    def listen(self) -> None:
+        """LISTEN on the worker's connection (again after a reconnection); one identity check
+        when it already does."""
+        connection = connections[self.alias]
+        with connection.wrap_database_errors:
+            self._listening_connection()
+
+    def cancels_arrived(self) -> bool:
+        """Whether a cancel notice came since the last call: a poll of the connection's socket
+        (microseconds), no round trip."""
+        connection = connections[self.alias]
+        raw = connection.connection
+        if raw is None or raw is not self._listening_on:
+            # Reconnected since the listen: notices may be lost, so answer "maybe".
+            return True
+        with connection.wrap_database_errors:
+            self._read(raw)
+        seen, self._cancel_seen = self._cancel_seen, False
+        return seen
 
     def wait(self, timeout: float) -> None:
         connection = connections[self.alias]
@@ -152,18 +191,29 @@ class PostgreSQLWaker(Waker):
         if raw is not self._listening_on:
             with connection.cursor() as cursor:
                 cursor.execute(f"LISTEN {CHANNEL}")
+                cursor.execute(f"LISTEN {CANCEL_CHANNEL}")
             self._listening_on = raw
         return raw
 
     def _pending(self, raw) -> bool:
-        """Consume received notifications; True when one concerns this worker's queue."""
+        """Consume received notifications; True when work arrived for this worker's queue."""
+        self._read(raw)
+        seen, self._work_seen = self._work_seen, False
+        return seen
+
+    def _read(self, raw) -> None:
+        """Sort the notifications received so far (also those that came during queries)."""
         if callable(getattr(raw, "notifies", None)):  # psycopg 3
-            payloads = [n.payload for n in raw.notifies(timeout=0)]
+            notices = list(raw.notifies(timeout=0))
         else:  # psycopg2
             raw.poll()
-            payloads = [n.payload for n in raw.notifies]
+            notices = list(raw.notifies)
             raw.notifies.clear()
-        return any(payload in (self.queue_name, "") for payload in payloads)
+        for notice in notices:
+            if notice.channel == CANCEL_CHANNEL:
+                self._cancel_seen = True
+            elif notice.payload in (self.queue_name, ""):
+                self._work_seen = True
 
 
 def waker_for(alias: str, queue_name: str, wakeup: WakeupPipe | None = None) -> Waker:

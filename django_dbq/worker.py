@@ -35,8 +35,9 @@ logger = logging.getLogger(__name__)
 # workers can run them, and claim one at a time until steps are fast again.
 SLOW_STEP_SECONDS = 0.2
 # A claimed job whose step has not started is looked at again (one SELECT for what is left of
-# the batch) when the worker last saw it longer ago than this, so a cancel that committed
-# meanwhile wins. Looking before every step would cost a round trip per step.
+# the batch) when the worker last saw it longer ago than this, or at once when PostgreSQL sent
+# a cancel notice, so a cancel that committed meanwhile wins. Looking before every step would
+# cost a round trip per step (DBQ_RECHECK_BEFORE_STEP does, for a cancel that always wins).
 RECHECK_SECONDS = 0.01
 
 
@@ -101,6 +102,7 @@ class Worker(LegacyWorkerMixin):
         self._alias = router.db_for_write(Job)
         self._engine = None
         self._waker = None
+        self._recheck_every_step = conf.DBQ_RECHECK_BEFORE_STEP
         # Lets stop() end an idle wait from another thread (a pool's main thread).
         self._wakeup: WakeupPipe | None = None
 
@@ -188,7 +190,7 @@ class Worker(LegacyWorkerMixin):
                 if not self.alive or self._quota_reached() or (ran and self._gave_back_prefetch):
                     self.release(jobs[position:])
                     break
-                if time.monotonic() - looked > RECHECK_SECONDS:
+                if self._should_look_again(looked, just_claimed=position == 0):
                     # A cancel may have committed while this job waited behind the others.
                     waiting = [j.pk for j in jobs[position:]]
                     self.leases.lose(transitions.not_ours(waiting, self.worker_id))
@@ -262,7 +264,7 @@ class Worker(LegacyWorkerMixin):
                     self.outcomes.flush()
                 if not outcome.kept:
                     return steps
-                if time.monotonic() - looked > RECHECK_SECONDS:
+                if self._should_look_again(looked):
                     # A cancel may have committed since the worker last saw the row: look
                     # before the next step.
                     self.leases.lose(transitions.not_ours([job.pk], self.worker_id))
@@ -282,9 +284,21 @@ class Worker(LegacyWorkerMixin):
             # Its lease stays held while its last outcome waits to be written.
             self.leases.done(job.pk, keep=job.pk in self.outcomes)
 
+    def _should_look_again(self, looked: float, just_claimed: bool = False) -> bool:
+        """Whether to read the state of claimed, unstarted jobs before the next step starts:
+        a cancel notice arrived, or the rows were last seen too long ago (``looked``)."""
+        if self._recheck_every_step:
+            return not just_claimed  # the claim itself was the look
+        # First: reading the notices consumes them, and a re-check sees what they announce.
+        return (
+            self._waker_instance().cancels_arrived() or time.monotonic() - looked > RECHECK_SECONDS
+        )
+
     def _claim(self, limit: int) -> list[Job]:
         if self._engine is None:
             self._engine = engine_for(self._alias)
+        # Before the claim: a cancel committed after it must reach this worker (PostgreSQL).
+        self._waker_instance().listen()
         now = timezone.now()
         observe = instruments.on_claim  # None unless metrics are on
         started = time.perf_counter() if observe is not None else 0.0

@@ -225,6 +225,26 @@ def cancel_the_others(job):
     Job.objects.filter(name="basic").exclude(pk=job.pk).cancel()
 
 
+def cancel_the_others_elsewhere(job):
+    """An operator on another connection cancels the other 'basic' jobs of the batch; the
+    step ends as soon as that cancel committed."""
+    import threading
+
+    from django.db import connection
+
+    from django_dbq.models import Job
+
+    def cancel():
+        try:
+            Job.objects.filter(name="basic").exclude(pk=job.pk).cancel()
+        finally:
+            connection.close()
+
+    operator = threading.Thread(target=cancel)
+    operator.start()
+    operator.join()
+
+
 def sleep_then_cancel_self(job):
     """A long step during which an operator cancels the job."""
     from django_dbq.models import Job
