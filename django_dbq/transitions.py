@@ -247,17 +247,6 @@ def why_not_ours(job: Job, owner: str | None) -> str:
     return "lost"
 
 
-def not_ours(ids: list[Any], owner: str) -> set:
-    """Which of ``ids`` are no longer PROCESSING under ``owner`` (cancelled, taken over or
-    deleted): a plain read, which never waits on a lock."""
-    ours = set(
-        Job.objects.filter(pk__in=ids, state=JobState.PROCESSING, lease_owner=owner)
-        .order_by()
-        .values_list("pk", flat=True)
-    )
-    return set(ids) - ours
-
-
 def claim_job(job: Job, lease: Lease) -> bool:
     """Claim one waiting job by id, whatever its run_after (test helpers); True when claimed."""
     now = timezone.now()

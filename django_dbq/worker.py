@@ -192,8 +192,7 @@ class Worker(LegacyWorkerMixin):
                     break
                 if self._should_look_again(looked, just_claimed=position == 0):
                     # A cancel may have committed while this job waited behind the others.
-                    waiting = [j.pk for j in jobs[position:]]
-                    self.leases.lose(transitions.not_ours(waiting, self.worker_id))
+                    self._look_again(jobs[position:])
                     looked = time.monotonic()
                 if self.leases.is_lost(job.pk):
                     # Cancelled (or taken over) while it waited in this batch: do not start
@@ -267,7 +266,7 @@ class Worker(LegacyWorkerMixin):
                 if self._should_look_again(looked):
                     # A cancel may have committed since the worker last saw the row: look
                     # before the next step.
-                    self.leases.lose(transitions.not_ours([job.pk], self.worker_id))
+                    self._look_again([job])
                     looked = time.monotonic()
                 if self.leases.is_lost(job.pk):
                     # Cancelled, taken over, or an outcome of it not written: run nothing more
@@ -293,6 +292,14 @@ class Worker(LegacyWorkerMixin):
         return (
             self._waker_instance().cancels_arrived() or time.monotonic() - looked > RECHECK_SECONDS
         )
+
+    def _look_again(self, jobs: list[Job]) -> None:
+        """Read whether claimed jobs whose step has not started are still ours; mark the others
+        lost. Before every step (DBQ_RECHECK_BEFORE_STEP) only the next job is read."""
+        ids = [jobs[0].pk] if self._recheck_every_step else [job.pk for job in jobs]
+        if self._engine is None:
+            self._engine = engine_for(self._alias)
+        self.leases.lose(set(ids) - self._engine.held(ids, self.worker_id))
 
     def _claim(self, limit: int) -> list[Job]:
         if self._engine is None:

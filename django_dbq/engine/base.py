@@ -98,6 +98,7 @@ class Engine:
 
     def __init__(self, connection: BaseDatabaseWrapper):
         self.connection = connection
+        self._held_sql: dict[int, str] = {}
 
     def claim(
         self,
@@ -117,6 +118,26 @@ class Engine:
         The values are absolute, so a retried call writes the same thing.
         """
         raise NotImplementedError
+
+    def held(self, ids: list[Any], owner: str) -> set[Any]:
+        """Which of ``ids`` are still PROCESSING under ``owner``: a plain read (it never waits
+        on a lock), in SQL of its own because a worker may ask before every step."""
+        from ..models import Job, JobState  # models imports this package (through inserts)
+
+        connection = self.connection
+        pk = Job._meta.pk
+        sql = self._held_sql.get(len(ids))
+        if sql is None:
+            ops = connection.ops
+            sql = self._held_sql[len(ids)] = (
+                f"SELECT {ops.quote_name(pk.column)} FROM {ops.quote_name(Job._meta.db_table)} "
+                f"WHERE {ops.quote_name(pk.column)} IN ({', '.join(['%s'] * len(ids))}) "
+                "AND state = %s AND lease_owner = %s"
+            )
+        params = [pk.get_db_prep_value(job_id, connection) for job_id in ids]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, JobState.PROCESSING.value, owner])
+            return {pk.to_python(row[0]) for row in cursor.fetchall()}
 
     def renew(self, ids: list[Any], owner: str, until: datetime.datetime) -> Renewal:
         """Extend ``owner``'s leases on ``ids`` without waiting on a row another transaction

@@ -238,3 +238,16 @@ def test_the_prepared_claims_generic_plan_uses_the_waiting_index():
         cursor.execute("EXPLAIN " + execute)
         plan = " ".join(str(row) for row in cursor.fetchall())
     assert "dbq_job_waiting_idx" in plan, plan
+
+
+def test_held_names_the_jobs_still_processing_under_their_owner():
+    kept, cancelled, taken, deleted = (Job.objects.create(name="basic") for _ in range(4))
+    claim(limit=4)
+    Job.objects.filter(pk=cancelled.pk).cancel()
+    Job.objects.filter(pk=taken.pk).update(lease_owner="w2")
+    Job.objects.filter(pk=deleted.pk).delete()
+
+    held = engine_for().held([kept.pk, cancelled.pk, taken.pk, deleted.pk], "w1")
+
+    assert held == {kept.pk}
+    assert engine_for().held([kept.pk], "w2") == set()
