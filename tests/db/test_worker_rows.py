@@ -59,6 +59,26 @@ def test_close_deletes_the_row():
     assert not WorkerProcess.objects.exists()
 
 
+def test_close_tries_again_when_the_delete_fails(monkeypatch):
+    row_part = part()
+    row_part.run_once()
+    monkeypatch.setattr(presence.time, "sleep", lambda seconds: None)
+    real_filter = WorkerProcess.objects.filter
+    failures = iter([DatabaseError("server closed the connection")])
+
+    def flaky_filter(*args, **kwargs):
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return real_filter(*args, **kwargs)
+
+    monkeypatch.setattr(WorkerProcess.objects, "filter", flaky_filter)
+
+    row_part.close()
+
+    assert not WorkerProcess.objects.exists()
+
+
 def test_a_row_pruned_by_another_process_is_written_again():
     row_part = part()
     row_part.run_once()
