@@ -147,13 +147,26 @@ class PostgreSQLEngine(ReturningEngine):
     def outcome_values_sql(self, fields, count):
         # Typed, so NULLs and JSON land in their columns' types.
         pk = fields[0].model._meta.pk
-        casts = [pk.db_type(self.connection), "text", *(f.db_type(self.connection) for f in fields)]
-        row = "(" + ", ".join(f"%s::{cast}" for cast in casts) + ")"
+        types = [pk.db_type(self.connection), "text", *(f.db_type(self.connection) for f in fields)]
         ops = self.connection.ops
         names = ["id", "owner", *(f.column for f in fields)]
         alias = f"v({', '.join(ops.quote_name(n) for n in names)})"
-        return f"(VALUES {', '.join([row] * count)}) AS {alias}", [
-            "v.id",
-            "v.owner",
-            *(f"v.{ops.quote_name(f.column)}" for f in fields),
-        ]
+        columns = [f"v.{ops.quote_name(n)}" for n in names]
+        if self._arrays_as_parameters():
+            # One array per column (unnest): the statement's text and parameter count do not
+            # grow with the group, so psycopg caches its parsing; a VALUES list of hundreds of
+            # parameters is parsed anew each time (about 1 ms for 20 outcomes).
+            arrays = ", ".join(f"%s::{cast}[]" for cast in types)
+            return f"unnest({arrays}) AS {alias}", columns
+        row = "(" + ", ".join(f"%s::{cast}" for cast in types) + ")"
+        return f"(VALUES {', '.join([row] * count)}) AS {alias}", columns
+
+    def outcome_parameters(self, params, width):
+        if self._arrays_as_parameters():
+            return [params[column::width] for column in range(width)]
+        return params
+
+    def _arrays_as_parameters(self) -> bool:
+        """psycopg 3 (not psycopg2, whose list adaptation this code does not rely on)."""
+        self.connection.ensure_connection()
+        return hasattr(self.connection.connection, "pipeline")

@@ -71,6 +71,7 @@ class ReturningEngine(Engine):
         fields, params = outcome_rows(outcomes, self.connection)
         ops = self.connection.ops
         source, (v_id, v_owner, *v_columns) = self.outcome_values_sql(fields, len(outcomes))
+        params = self.outcome_parameters(params, len(fields) + 2)
         assignments = ", ".join(
             f"{ops.quote_name(f.column)} = {v}" for f, v in zip(fields, v_columns, strict=True)
         )
@@ -83,6 +84,10 @@ class ReturningEngine(Engine):
         with self.connection.cursor() as cursor:
             cursor.execute(sql, [*params, JobState.PROCESSING.value])
             return {Job._meta.pk.to_python(row[0]) for row in cursor.fetchall()}
+
+    def outcome_parameters(self, params: list, width: int) -> list:
+        """The parameters of outcome_values_sql's source, from rows of ``width`` values."""
+        return params
 
     # SQLite's RETURNING names the updated table's columns bare (no alias).
     returning_id = "id"
