@@ -63,7 +63,8 @@ def describe(queue_name: str, job_name: str = "") -> str:
     return f"job {job_name} in queue {queue_name}" if job_name else f"queue {queue_name}"
 
 
-def _validate(queue_name: Any, job_name: Any) -> tuple[str, str]:
+def validate(queue_name: Any, job_name: Any = "") -> tuple[str, str]:
+    """The names of a pause, checked; PauseError naming what is wrong."""
     job_name = job_name or ""
     for label, value, required in (("queue name", queue_name, True), ("job name", job_name, False)):
         if not isinstance(value, str):
@@ -82,7 +83,7 @@ def pause(queue_name: str, job_name: str = "", *, by: str = "", reason: str = ""
 
     Takes effect at every worker's next claim; running steps finish.
     """
-    queue_name, job_name = _validate(queue_name, job_name)
+    queue_name, job_name = validate(queue_name, job_name)
     alias = router.db_for_write(QueuePause)
     try:
         # A savepoint: a concurrent pause of the same queue must not break a caller's transaction.
@@ -102,7 +103,7 @@ def resume(queue_name: str, job_name: str = "") -> bool:
     Resuming the queue does not resume job names paused on their own, and the other way round.
     On PostgreSQL the queue's idle workers are woken at once.
     """
-    queue_name, job_name = _validate(queue_name, job_name)
+    queue_name, job_name = validate(queue_name, job_name)
     alias = router.db_for_write(QueuePause)
     deleted, _ = (
         QueuePause.objects.using(alias).filter(queue_name=queue_name, job_name=job_name).delete()
