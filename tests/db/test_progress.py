@@ -1,4 +1,4 @@
-"""job.report_progress(): validated, rate-limited, written under the lease, never lost at the end."""
+"""job.report_progress(): validated, rate-limited, written under the lease, the last one kept."""
 
 import pytest
 
