@@ -100,8 +100,9 @@ def test_the_paused_list_shows_each_pause_and_resumes_the_selected(admin_client)
     pauses.pause("default", "basic")
     html = admin_client.get(PAUSES).content.decode()
     assert "all jobs" in html and "deploy" in html and "basic" in html
-    keep, resume = QueuePause.objects.get(queue_name="default"), QueuePause.objects.get(
-        queue_name="emails"
+    keep, resume = (
+        QueuePause.objects.get(queue_name="default"),
+        QueuePause.objects.get(queue_name="emails"),
     )
     data = {"action": "resume_queues", ACTION_CHECKBOX_NAME: [str(resume.pk)]}
     response = admin_client.post(PAUSES, data, follow=True)

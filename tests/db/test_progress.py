@@ -19,9 +19,9 @@ def claimed(name="basic", **fields) -> Job:
 
 
 def stored(job):
-    return Job.objects.values_list(
-        "progress_done", "progress_total", "progress_message"
-    ).get(pk=job.pk)
+    return Job.objects.values_list("progress_done", "progress_total", "progress_message").get(
+        pk=job.pk
+    )
 
 
 def test_a_first_report_is_written_at_once():
