@@ -97,13 +97,14 @@ def progress_html(job: Job, compact: bool) -> str:
     title = f"{counts}: {job.progress_message}" if job.progress_message else counts
     if compact:
         if percent is None:
-            return format_html('<span title="{}">{}</span>', title, counts)
+            return format_html(
+                '<span class="dbq-progress-text" title="{}">{}</span>', title, counts
+            )
         return format_html(
-            '<span class="dbq-progress" title="{}" role="progressbar" aria-valuenow="{}" '
-            'aria-valuemin="0" aria-valuemax="100"><span style="width: {}%"></span></span>'
-            '<span class="dbq-progress-text">{}%</span>',
-            title,
+            '<span class="dbq-progress" title="{}% ({})" role="progressbar" aria-valuenow="{}" '
+            'aria-valuemin="0" aria-valuemax="100"><span style="width: {}%"></span></span>',
             percent,
+            title,
             percent,
             percent,
         )
@@ -136,8 +137,7 @@ class JobAdmin(admin.ModelAdmin):
         "job_name",
         "queue",
         "priority",
-        "step_progress",
-        "progress_bar",
+        "step_and_progress",
         "attempts",
         "created_at",
         "runs_after",
@@ -282,10 +282,27 @@ class JobAdmin(admin.ModelAdmin):
         index = spec.step_of(job.step, job.next_task)
         return f"{(job.step if index is None else index) + 1} of {total}"
 
-    @admin.display(description="progress")
-    def progress_bar(self, job: Job) -> str:
-        """The step's reported progress as a small bar (a count alone without a total)."""
-        return progress_html(job, compact=True)
+    @admin.display(description="step")
+    def step_and_progress(self, job: Job) -> str:
+        """The list's step column: "k of n", underlined by a thin bar of the reported progress
+        (no wider and no taller than the text, so the list still fits 1400 px)."""
+        step = self.step_progress(job)
+        percent = job.progress_percent
+        if job.progress_at is None:
+            return step
+        if percent is None:
+            return format_html("{} ({} done)", step, job.progress_done)
+        title = f"{percent}% ({job.progress_done} of {job.progress_total}"
+        title += f": {job.progress_message})" if job.progress_message else ")"
+        return format_html(
+            '<span class="dbq-progress-under" style="--dbq-done: {}%" title="{}" '
+            'role="progressbar" aria-valuenow="{}" aria-valuemin="0" aria-valuemax="100">'
+            "{}</span>",
+            percent,
+            title,
+            percent,
+            step,
+        )
 
     @admin.display(description="reported progress")
     def reported_progress(self, job: Job) -> str:

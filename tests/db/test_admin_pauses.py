@@ -40,14 +40,14 @@ def messages_of(response) -> list[str]:
 def test_the_job_list_shows_a_progress_bar(admin_client):
     running_with_progress(3, 4, "copying")
     html = admin_client.get(JOBS).content.decode()
-    assert 'class="dbq-progress" title="3 of 4: copying"' in html
-    assert 'aria-valuenow="75"' in html and "75%" in html
+    assert 'style="--dbq-done: 75%" title="75% (3 of 4: copying)"' in html
+    assert 'aria-valuenow="75"' in html and "1 of 1</span>" in html
 
 
 def test_a_count_without_a_total_is_shown_without_a_bar(admin_client):
     running_with_progress(12, None)
     html = admin_client.get(JOBS).content.decode()
-    assert "12 done" in html and 'class="dbq-progress"' not in html
+    assert "1 of 1 (12 done)" in html and "dbq-progress-under" not in html
 
 
 def test_the_job_page_shows_the_bar_the_counts_and_the_message(admin_client):
