@@ -119,11 +119,11 @@ def progress_html(job: Job, compact: bool) -> str:
         )
     )
     return format_html(
-        '{}<span class="dbq-progress-text">{}{}{}</span>',
+        '{}<span class="dbq-progress-text">{}{}, reported {}</span>',
         bar,
         f"{percent}% ({counts})" if percent is not None else counts,
         f": {job.progress_message}" if job.progress_message else "",
-        f", reported {short_datetime(job.progress_at)}",
+        short_datetime(job.progress_at),  # safe HTML (a <time> element): not escaped
     )
 
 
