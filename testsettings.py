@@ -124,6 +124,9 @@ JOBS = {
         "tasks": ["tests.tasks.record", "tests.tasks.record"],
         "post_task_hook": "tests.tasks.exit_in_hook",
     },
+    "progress": ["tests.tasks.count_with_progress", "tests.tasks.record"],
+    "progress_fast": ["tests.tasks.report_too_fast"],
+    "cancellable": ["tests.tasks.wait_for_cancel", "tests.tasks.record"],
     "atomic_cancelled": {
         "tasks": ["tests.tasks.write_marker_then_cancel", "tests.tasks.record"],
         "atomic": True,

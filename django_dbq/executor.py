@@ -23,7 +23,7 @@ from django.db import (
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
-from . import outcomes, signals, tracing, transitions
+from . import outcomes, running, signals, tracing, transitions
 from .exceptions import InvalidWorkspaceError, StepTimeout
 from .models import Job
 from .outcomes import (  # noqa: F401 - the outcome kinds are importable from here, as before
@@ -93,6 +93,7 @@ def run_step(
                     _run_hook(spec, "pre_task_hook", job)
                     task(job)
                 transitions.check_storable(job)
+                running.step_ended(job)  # its last progress report, before the outcome
             # SystemExit too: a task calling sys.exit() fails its step, not the worker.
             except (Exception, SystemExit) as error:
                 failure = error
@@ -148,6 +149,7 @@ def run_step(
             failure,
             exc_info=failure if traceback else None,
         )
+        running.step_ended(job)  # its last progress report, before the outcome
         if not retry:
             run_failure_hook(spec, job, failure)
         _run_post_hook(spec, job)

@@ -77,6 +77,12 @@ class Job(LegacyJobMixin, models.Model):
         db_index=False,
     )
     scheduled_for = models.DateTimeField(null=True, blank=True)
+    # What the running (or last) step reported with report_progress(): kept across steps and
+    # retries until the next report overwrites it (see running.py).
+    progress_done = models.PositiveBigIntegerField(null=True, blank=True)
+    progress_total = models.PositiveBigIntegerField(null=True, blank=True)
+    progress_message = models.CharField(max_length=255, blank=True, default="")
+    progress_at = models.DateTimeField(null=True, blank=True)
 
     objects = JobManager()
 
@@ -249,6 +255,32 @@ class Job(LegacyJobMixin, models.Model):
         self.refresh_from_db(fields=["state", "finished_at", "unique_key", "modified"])
         return changed
 
+    def report_progress(self, done: int, total: int | None = None, message: str = "") -> None:
+        """From a running task: how far its step is (``done`` of ``total``, and a message).
+
+        Cheap to call often: at most one write every 0.5 s (the last report is written when the
+        step ends); a job no longer ours (cancelled, taken over) writes nothing. TypeError or
+        ValueError for counts that are not whole numbers >= 0, done > total, or a message
+        longer than 255 characters. See running.py.
+        """
+        from .running import report_progress  # running imports this module
+
+        report_progress(self, done, total, message)
+
+    def cancel_requested(self) -> bool:
+        """From a running task: True once an operator cancelled the job (or its lease was lost);
+        the task should then return (or raise) early. Reads the row at most every 0.5 s."""
+        from .running import cancel_requested  # running imports this module
+
+        return cancel_requested(self)
+
+    @property
+    def progress_percent(self) -> int | None:
+        """The reported progress as a whole percentage, or None without a known total."""
+        if self.progress_done is None or not self.progress_total:
+            return None
+        return min(100, int(100 * self.progress_done / self.progress_total))
+
     @property
     def step_count(self) -> int | None:
         """How many steps this job's pipeline has, or None when its name is not in JOBS."""
@@ -270,5 +302,6 @@ class Dashboard(Job):
 from .engine.inserts import insert_new_job  # noqa: E402 (it imports Job)
 
 # Defined in their own module; imported here so Django registers the model with the app.
+from .pauses import QueuePause  # noqa: E402, F401
 from .schedules import Schedule, ScheduleQuerySet  # noqa: E402, F401
 from .worker_rows import WorkerProcess  # noqa: E402, F401

@@ -221,3 +221,13 @@ def waker_for(alias: str, queue_name: str, wakeup: WakeupPipe | None = None) -> 
     if connections[alias].vendor == "postgresql":
         return PostgreSQLWaker(alias, queue_name, wakeup)
     return Waker(alias, wakeup)
+
+
+def wake_queue(alias: str, queue_name: str) -> None:
+    """Wake the idle workers of a queue now (PostgreSQL: NOTIFY on the workers' channel; other
+    databases are polled, so their workers look within DBQ_POLL_INTERVAL anyway)."""
+    connection = connections[alias]
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, queue_name])

@@ -16,6 +16,9 @@ step_started = Signal()
 # A step ended; ``outcome`` is one of the StepOutcome kinds ("advanced", "completed", ...),
 # ``duration`` the seconds it ran (hooks included). Sent once its outcome is written.
 step_finished = Signal()
+# A running step's progress report was written (at most one per job every 0.5 s, see
+# running.py): ``done``, ``total`` (None when unknown) and ``message``.
+job_progress = Signal()
 # The job's last step succeeded.
 job_completed = Signal()
 # The job failed for good; ``error`` is the exception.

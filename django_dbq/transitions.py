@@ -9,7 +9,8 @@ whoever holds the job now. The values a state is written with live here only:
             ──complete─> COMPLETED
             ──retry────> READY with run_after (backoff)
             ──fail─────> FAILED
-            ──release──> NEW / READY (the step never started)
+            ──release──> NEW / READY (the step never started, or its queue was paused)
+            ──progress─> still PROCESSING, with the step's progress report
     STOPPING ─cancel───> CANCELLED (cancelled while the step ran)
     expired ──rescue───> READY, or FAILED after DBQ_MAX_RESCUES (``give up``)
 
@@ -48,6 +49,8 @@ logger = logging.getLogger(__name__)
 WORKER_FIELDS = frozenset(
     {"state", "lease_owner", "lease_expires_at", "attempts", "rescues", "step", "next_task"}
     | {"started_at", "finished_at", "last_error", "traceback", "unique_key"}
+    # Written by report_progress() alone (rate-limited, see running.py).
+    | {"progress_done", "progress_total", "progress_message", "progress_at"}
 )
 
 
@@ -224,6 +227,18 @@ def write(job: Job, owner: str | None, values: dict[str, Any]) -> bool:
     for name, value in values.items():
         setattr(job, name, value)
     return True
+
+
+def record_progress(
+    job: Job, done: int, total: int | None, message: str, now: datetime.datetime
+) -> bool:
+    """A running step's progress report (running.py rate-limits it); False when the job is no
+    longer ours, and then nothing is written. ``modified`` is left alone: it tells outcome
+    writes apart (engine/mysql.py), and progress is no change of the job's state."""
+    values = dict(
+        progress_done=done, progress_total=total, progress_message=message, progress_at=now
+    )
+    return write(job, owner_of(job), values)
 
 
 def cancel_if_stopping(job: Job, owner: str | None) -> bool:

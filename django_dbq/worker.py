@@ -13,7 +13,7 @@ from typing import Any
 from django.db import DatabaseError, InterfaceError, connections, router
 from django.utils import timezone
 
-from . import instruments, transitions
+from . import instruments, running, transitions
 from .compat import LegacyWorkerMixin
 from .conf import settings as conf
 from .engine import engine_for
@@ -24,6 +24,7 @@ from .models import Job
 from .notify import Waker, WakeupPipe, waker_for
 from .options import WorkerOptions
 from .outcomes import OutcomeBuffer
+from .pauses import PauseWatch
 from .periodic.heartbeat import Heartbeat
 from .runner import Runner
 from .stopping import StepQuota
@@ -86,6 +87,8 @@ class Worker(LegacyWorkerMixin):
         # Jobs whose lease this worker holds (the heartbeat renews exactly these), and those
         # of them it lost (cancelled, taken over, deleted, outcome not written).
         self.leases = LeaseLedger()
+        # The queue's pauses, for jobs already claimed (the claim itself skips paused jobs).
+        self.pauses = PauseWatch(self.queue_name)
         # The running heartbeat serving this worker, if any (set by Heartbeat.start()).
         self.heartbeat: Heartbeat | None = None
         # Succeeded steps' outcomes, written in groups (see outcomes.py).
@@ -200,6 +203,12 @@ class Worker(LegacyWorkerMixin):
                     self.release([job])
                     self.leases.done(job.pk)
                     continue
+                if position and self.pauses.stops(job.name):
+                    # Paused while it waited in this batch (the claim just proved the first
+                    # was not): back to the queue, unstarted.
+                    self.release([job])
+                    self.leases.done(job.pk)
+                    continue
                 ran += self._run_job(job, looked=looked)
             except (DatabaseError, InterfaceError):
                 # Hand the jobs that never started back once the database answers again,
@@ -278,6 +287,11 @@ class Worker(LegacyWorkerMixin):
                 if not self.alive or self._quota_reached():
                     self.release([job])
                     return steps
+                if self.pauses.stops(job.name):
+                    # Its queue (or name) was paused: the next step waits, READY, for resume.
+                    logger.info("event=chain_paused job=%s id=%s", job.name, job.pk)
+                    self.release([job])
+                    return steps
         finally:
             self.current_job = None
             # Its lease stays held while its last outcome waits to be written.
@@ -315,6 +329,10 @@ class Worker(LegacyWorkerMixin):
         if observe is not None:
             observe(self.queue_name, time.perf_counter() - started)
         self.leases.claimed(job.pk for job in jobs)
+        if jobs:
+            self.pauses.claimed()
+        for job in jobs:
+            running.attach(job, self.leases)
         return jobs
 
     def _forget_leases(self, ids: set) -> None:

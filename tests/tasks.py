@@ -276,3 +276,29 @@ def exit_in_hook(job):
     import sys
 
     sys.exit(4)
+
+
+def count_with_progress(job):
+    """Reports progress for workspace['n'] items, sleeping workspace['pause'] s between them."""
+    n = job.workspace.get("n", 3)
+    for done in range(n + 1):
+        job.report_progress(done, n, message=f"item {done}")
+        time.sleep(job.workspace.get("pause", 0))
+
+
+def report_too_fast(job):
+    """Reports many times in a row, without waiting (the rate limit holds most back)."""
+    for done in range(1, 101):
+        job.report_progress(done, message="fast")
+    job.workspace["reported"] = True
+
+
+def wait_for_cancel(job):
+    """Polls cancel_requested() until it is True (or workspace['seconds'] pass)."""
+    deadline = time.monotonic() + job.workspace.get("seconds", 20)
+    while time.monotonic() < deadline:
+        if job.cancel_requested():
+            job.workspace["noticed_cancel"] = True
+            return
+        time.sleep(0.01)
+    job.workspace["gave_up"] = True

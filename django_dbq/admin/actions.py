@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from .. import pauses
 from ..conf import settings as conf
 from ..models import ACTIVE_STATES, Job
 from .listing import COUNT_LIMIT, AtLeast
@@ -52,6 +53,27 @@ def cancel_jobs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Qu
         "ends, then CANCELLED; finished jobs are left as they are.",
     )
     return cancelled
+
+
+@admin.action(description="Pause the queues of selected jobs", permissions=["change"])
+def pause_queues(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> int:
+    """Pause every queue a selected job is in (running steps finish); returns how many were
+    paused now. Resume them on the paused queues' page or with `manage.py queue resume`."""
+    names = sorted(set(queryset.order_by().values_list("queue_name", flat=True).distinct()))
+    by = f"admin:{request.user.get_username()}" if hasattr(request.user, "get_username") else ""
+    paused = [name for name in names if pauses.pause(name, by=by)]
+    _log(request, "pause_queues", len(paused))
+    modeladmin.message_user(
+        request,
+        f"Paused {len(paused)} queue(s): {', '.join(paused) or 'none'}"
+        + (
+            f"; already paused: {', '.join(sorted(set(names) - set(paused)))}"
+            if len(paused) < len(names)
+            else ""
+        )
+        + ". Running steps finish; no new job of these queues starts until resumed.",
+    )
+    return len(paused)
 
 
 @admin.action(description="Run selected jobs now (clear run after)", permissions=["change"])

@@ -25,9 +25,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 
+from .. import pauses
 from ..models import ACTIVE_STATES, WAITING_STATES, Job, JobState
 from ..uniqueness import unique_key_for
-from .actions import cancel_jobs, delete_jobs, retry_jobs, run_now
+from .actions import cancel_jobs, delete_jobs, pause_queues, retry_jobs, run_now
 from .forms import EDITABLE_FIELDS, JobForm, spec_of
 from .listing import (
     EMPTY,
@@ -49,6 +50,8 @@ SHORT_ID = re.compile(f"[0-9a-fA-F]{{{SHORT_ID_LENGTH}}}")
 
 # States in which no worker holds the job, so a form may change it without racing one.
 EDITABLE_STATES = (JobState.NEW, JobState.READY, JobState.FAILED, JobState.CANCELLED)
+# The job list names at most this many paused queues above it.
+PAUSED_SHOWN = 10
 # Columns the list never loads: they can be large, and the detail page shows them.
 HEAVY_FIELDS = ("workspace", "traceback", "result", "last_error")
 
@@ -80,6 +83,50 @@ BUTTONS = (
 )
 
 
+def progress_html(job: Job, compact: bool) -> str:
+    """A job's reported progress: a bar when its total is known, else the count; EMPTY when
+    it reported none."""
+    if job.progress_at is None:
+        return EMPTY
+    percent = job.progress_percent
+    counts = (
+        f"{job.progress_done} of {job.progress_total}"
+        if job.progress_total is not None
+        else f"{job.progress_done} done"
+    )
+    title = f"{counts}: {job.progress_message}" if job.progress_message else counts
+    if compact:
+        if percent is None:
+            return format_html(
+                '<span class="dbq-progress-text" title="{}">{}</span>', title, counts
+            )
+        return format_html(
+            '<span class="dbq-progress" title="{}% ({})" role="progressbar" aria-valuenow="{}" '
+            'aria-valuemin="0" aria-valuemax="100"><span style="width: {}%"></span></span>',
+            percent,
+            title,
+            percent,
+            percent,
+        )
+    bar = (
+        ""
+        if percent is None
+        else format_html(
+            '<span class="dbq-progress dbq-progress-wide" role="progressbar" aria-valuenow="{}" '
+            'aria-valuemin="0" aria-valuemax="100"><span style="width: {}%"></span></span> ',
+            percent,
+            percent,
+        )
+    )
+    return format_html(
+        '{}<span class="dbq-progress-text">{}{}, reported {}</span>',
+        bar,
+        f"{percent}% ({counts})" if percent is not None else counts,
+        f": {job.progress_message}" if job.progress_message else "",
+        short_datetime(job.progress_at),  # safe HTML (a <time> element): not escaped
+    )
+
+
 class JobAdmin(admin.ModelAdmin):
     """Lists, inspects and acts on jobs; stays fast with millions of rows."""
 
@@ -90,7 +137,7 @@ class JobAdmin(admin.ModelAdmin):
         "job_name",
         "queue",
         "priority",
-        "step_progress",
+        "step_and_progress",
         "attempts",
         "created_at",
         "runs_after",
@@ -114,7 +161,7 @@ class JobAdmin(admin.ModelAdmin):
     if hasattr(admin, "ShowFacets"):  # Django 5.0+; facets would COUNT per filter choice
         show_facets = admin.ShowFacets.NEVER
     list_per_page = 100
-    actions = (retry_jobs, cancel_jobs, run_now, delete_jobs)
+    actions = (retry_jobs, cancel_jobs, run_now, pause_queues, delete_jobs)
 
     class Media:
         css = {"all": ("django_dbq/admin.css",)}
@@ -143,6 +190,7 @@ class JobAdmin(admin.ModelAdmin):
             {
                 "fields": (
                     "step_progress",
+                    "reported_progress",
                     "next_task",
                     "attempts",
                     "rescues",
@@ -165,6 +213,7 @@ class JobAdmin(admin.ModelAdmin):
         "name",
         "state_badge",
         "step_progress",
+        "reported_progress",
         "next_task",
         "attempts",
         "rescues",
@@ -232,6 +281,33 @@ class JobAdmin(admin.ModelAdmin):
             return f"{total} of {total}"
         index = spec.step_of(job.step, job.next_task)
         return f"{(job.step if index is None else index) + 1} of {total}"
+
+    @admin.display(description="step")
+    def step_and_progress(self, job: Job) -> str:
+        """The list's step column: "k of n", underlined by a thin bar of the reported progress
+        (no wider and no taller than the text, so the list still fits 1400 px)."""
+        step = self.step_progress(job)
+        percent = job.progress_percent
+        if job.progress_at is None:
+            return step
+        if percent is None:
+            return format_html("{} ({} done)", step, job.progress_done)
+        title = f"{percent}% ({job.progress_done} of {job.progress_total}"
+        title += f": {job.progress_message})" if job.progress_message else ")"
+        return format_html(
+            '<span class="dbq-progress-under" style="--dbq-done: {}%" title="{}" '
+            'role="progressbar" aria-valuenow="{}" aria-valuemin="0" aria-valuemax="100">'
+            "{}</span>",
+            percent,
+            title,
+            percent,
+            step,
+        )
+
+    @admin.display(description="reported progress")
+    def reported_progress(self, job: Job) -> str:
+        """The bar, with the counts, the message and when it was reported."""
+        return progress_html(job, compact=False)
 
     @admin.display(description="name")
     def job_name(self, job: Job) -> str:
@@ -364,9 +440,18 @@ class JobAdmin(admin.ModelAdmin):
             # The list's columns need the width of a 1400 px window; the breadcrumbs navigate.
             "is_nav_sidebar_enabled": False,
             "dbq_dashboard_url": self.dashboard_url(),
+            "dbq_paused": [str(row) for row in pauses.paused()[:PAUSED_SHOWN]],
+            "dbq_pauses_url": self.pauses_url(),
             **(extra_context or {}),
         }
         return super().changelist_view(request, extra_context)
+
+    def pauses_url(self) -> str | None:
+        """The paused queues' list on this admin site, if it is registered there."""
+        try:
+            return reverse(f"{self.admin_site.name}:django_dbq_queuepause_changelist")
+        except NoReverseMatch:
+            return None
 
     def dashboard_url(self) -> str | None:
         """The dashboard's address on this admin site, if it is registered there."""

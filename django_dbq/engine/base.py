@@ -46,6 +46,26 @@ def outcome_rows(outcomes: list, connection: Any) -> tuple[list, list[Any]]:
     return fields, params
 
 
+def not_paused_sql(ops: Any, queue: str) -> str:
+    """The claim's condition that no pause covers a job: its queue, or its name in that queue.
+
+    ``queue`` is the placeholder of the queue name, used twice. The first NOT EXISTS does not
+    depend on the row, so databases evaluate it once per claim (one probe of the pause table's
+    unique index); the second is one probe per row the claim walks past. Both are for the
+    jobs' own table (unaliased in every vendor's claim), compared byte for byte.
+    """
+    from ..models import Job, QueuePause  # models imports this package (through inserts)
+
+    pauses = ops.quote_name(QueuePause._meta.db_table)
+    jobs = ops.quote_name(Job._meta.db_table)
+    return (
+        f"NOT EXISTS (SELECT 1 FROM {pauses} WHERE {pauses}.queue_name = {queue} "
+        f"AND {pauses}.job_name = '') "
+        f"AND NOT EXISTS (SELECT 1 FROM {pauses} WHERE {pauses}.queue_name = {queue} "
+        f"AND {pauses}.job_name = {jobs}.name)"
+    )
+
+
 def is_deadlock(error: Exception) -> bool:
     """Whether a database error is a deadlock or lock wait timeout, after which a retry works."""
     code = error.args[0] if error.args else None

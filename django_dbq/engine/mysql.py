@@ -9,7 +9,7 @@ from django.db import transaction
 from ..exceptions import ClaimError
 from ..models import Job, JobState
 from ..transitions import claimed_values
-from .base import Engine, outcome_rows, retry_on_deadlock
+from .base import Engine, not_paused_sql, outcome_rows, retry_on_deadlock
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ class MySQLEngine(Engine):
             f"SELECT {columns} FROM {table} FORCE INDEX (dbq_job_claim_idx) "
             "WHERE queue_name = %s AND state = %s "
             "AND (run_after IS NULL OR run_after <= %s) "
+            f"AND {not_paused_sql(ops, '%s')} "
             "ORDER BY priority DESC, created LIMIT %s FOR UPDATE SKIP LOCKED"
         )
         with transaction.atomic(using=alias):
@@ -50,7 +51,7 @@ class MySQLEngine(Engine):
                 job
                 for state in (JobState.NEW, JobState.READY)
                 for job in Job.objects.using(alias).raw(
-                    sql, [queue_name, state.value, now_db, limit]
+                    sql, [queue_name, state.value, now_db, queue_name, queue_name, limit]
                 )
             ]
             # The rest stay locked only until this short transaction commits.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from string import Formatter
 
 from ..models import Job, JobState
-from .base import Engine, outcome_rows
+from .base import Engine, not_paused_sql, outcome_rows
 
 # Must match the condition of the index dbq_job_waiting_idx (models.Job.Meta.indexes).
 WAITING_SQL = "state IN ('NEW', 'READY')"
@@ -59,6 +59,7 @@ class ReturningEngine(Engine):
                 # partial index dbq_job_waiting_idx (WHERE state IN ('NEW', 'READY')) applies.
                 f"WHERE id IN (SELECT id FROM {table} WHERE queue_name = {{queue}} "
                 f"AND {WAITING_SQL} AND (run_after IS NULL OR run_after <= {{now}}) "
+                f"AND {not_paused_sql(ops, '{queue}')} "
                 f"ORDER BY priority DESC, created LIMIT {int(limit)}{self.lock_clause}) "
                 f"RETURNING {columns}"
             )

@@ -94,6 +94,10 @@ def jobs():
         lease_owner="worker-host-1:4242:9f3c2a1b",
         lease_expires_at=now + datetime.timedelta(seconds=30),
         started_at=now - datetime.timedelta(seconds=40),
+        progress_done=640,
+        progress_total=1000,
+        progress_message="resizing image 640",
+        progress_at=now,
     )
     Schedule(name="nightly_report", job_name="basic", cron="30 3 * * 1-5").save()
     Schedule(
@@ -102,7 +106,7 @@ def jobs():
         cron="",
         interval=datetime.timedelta(minutes=15),
     ).save()
-    return {"failed": failed}
+    return {"failed": failed, "running": running}
 
 
 @pytest.fixture
@@ -141,15 +145,19 @@ def left_of_the_filters(browser, element) -> bool:
 def test_the_job_list_fits_1400_pixels(logged_in, live_server, jobs, artifacts):
     logged_in.get(f"{live_server.url}/admin/django_dbq/job/")
     logged_in.save_screenshot(str(artifacts / "job_list.png"))
-    for column in ("short_id", "state_badge", "step_progress", "runs_after", "duration"):
+    for column in ("short_id", "state_badge", "step_and_progress", "runs_after", "duration"):
         header = logged_in.find_element(By.CSS_SELECTOR, f"#result_list th.column-{column}")
         assert visible_within_width(header), (column, header.rect)
         assert left_of_the_filters(logged_in, header), (column, header.rect)
     assert no_horizontal_scroll(logged_in)
-    # "1 of 3" on one line: its cell is no taller than the cell of a one-line id.
-    step = logged_in.find_element(By.CSS_SELECTOR, "#result_list td.field-step_progress")
+    # "2 of 3" and its progress bar on one line: no taller than the cell of a one-line id.
+    step = logged_in.find_element(By.CSS_SELECTOR, "#result_list td.field-step_and_progress")
     short_id = logged_in.find_element(By.CSS_SELECTOR, "#result_list th.field-short_id")
     assert step.rect["height"] <= short_id.rect["height"]
+    bar = logged_in.find_element(
+        By.CSS_SELECTOR, "#result_list td.field-step_and_progress .dbq-progress-under"
+    )
+    assert bar.get_attribute("title") == "64% (640 of 1000: resizing image 640)"
     dashboard = logged_in.find_element(By.CSS_SELECTOR, ".object-tools a[href$='/dashboard/']")
     assert dashboard.is_displayed()
 
@@ -194,3 +202,37 @@ def test_the_schedule_list_keeps_rules_and_dates_on_one_line(
         assert left_of_the_filters(logged_in, cell), column
         assert cell.rect["height"] <= name.rect["height"], column
     assert no_horizontal_scroll(logged_in)
+
+
+def test_a_running_job_shows_its_progress_bar(logged_in, live_server, jobs, artifacts):
+    logged_in.get(f"{live_server.url}/admin/django_dbq/job/{jobs['running'].pk}/change/")
+    logged_in.save_screenshot(str(artifacts / "job_progress.png"))
+    bar = logged_in.find_element(By.CSS_SELECTOR, ".dbq-progress-wide")
+    assert visible_within_width(bar) and bar.get_attribute("aria-valuenow") == "64"
+    filled = bar.find_element(By.CSS_SELECTOR, "span")
+    assert 0.6 * bar.rect["width"] <= filled.rect["width"] <= 0.7 * bar.rect["width"]
+    text = logged_in.find_element(By.CSS_SELECTOR, ".field-reported_progress .dbq-progress-text")
+    assert text.text.startswith("64% (640 of 1000): resizing image 640, reported 20")
+    assert "<time" not in text.text
+
+
+def test_paused_queues_are_named_above_the_job_list_and_listed(
+    logged_in, live_server, jobs, artifacts
+):
+    from django_dbq import pauses
+
+    pauses.pause("emails", by="ops", reason="mail provider down")
+    pauses.pause("default", "three_steps")
+    logged_in.get(f"{live_server.url}/admin/django_dbq/job/")
+    logged_in.save_screenshot(str(artifacts / "job_list_paused.png"))
+    notice = logged_in.find_element(By.CSS_SELECTOR, ".dbq-paused-notice")
+    assert visible_within_width(notice)
+    assert "queue emails" in notice.text and "job three_steps in queue default" in notice.text
+    assert no_horizontal_scroll(logged_in)
+    notice.find_element(By.LINK_TEXT, "resume").click()
+    WebDriverWait(logged_in, 20).until(
+        expected.presence_of_element_located((By.CSS_SELECTOR, "#result_list"))
+    )
+    logged_in.save_screenshot(str(artifacts / "paused_queues.png"))
+    table = logged_in.find_element(By.CSS_SELECTOR, "#result_list").text
+    assert "mail provider down" in table and "all jobs" in table and "three_steps" in table

@@ -8,6 +8,7 @@ import pytest
 from django.db import Error, connection
 from django.utils import timezone
 
+from django_dbq import pauses
 from django_dbq.models import Job
 from django_dbq.notify import CHANNEL, waker_for
 from tests.db.test_step_failures import kill_own_session
@@ -132,4 +133,16 @@ def test_an_update_that_leaves_no_job_runnable_does_not_notify(listener):
     Job.objects.create(name="basic")
     assert listener() == ["default"]
     Job.objects.cancel()
+    assert listener.all() == []
+
+
+def test_resuming_a_queue_wakes_its_workers(listener):
+    pauses.pause("emails")
+    assert listener.all() == []  # pausing wakes nobody
+    pauses.resume("emails")
+    assert listener.all() == ["emails"]
+
+
+def test_resuming_a_queue_that_was_not_paused_wakes_nobody(listener):
+    assert pauses.resume("emails") is False
     assert listener.all() == []

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count, Min
 from django.utils import timezone
 
+from django_dbq import pauses
 from django_dbq.management.arguments import non_negative_number
 from django_dbq.management.tables import require_tables
 from django_dbq.models import Job, JobState, WorkerProcess, leased_states
@@ -19,7 +20,9 @@ STATES = [state.value for state in JobState]
 
 
 def queue_status(queue_names: list[str] | None = None) -> dict[str, dict[str, Any]]:
-    """Per queue: job counts by state, the oldest runnable job's age, and the running workers.
+    """Per queue: job counts by state, the oldest runnable job's age, the running workers,
+    whether it is paused ("paused", "paused_job_names") and its running jobs with their progress
+    ("running", the first RUNNING_LIMIT over all queues, longest running first).
 
     "live_workers" are the worker processes seen lately, idle or not, from their WorkerProcess
     rows; "workers" are the owners of unexpired leases on the queue's PROCESSING (or STOPPING)
@@ -39,6 +42,9 @@ def queue_status(queue_names: list[str] | None = None) -> dict[str, dict[str, An
                 "oldest_waiting_seconds": None,
                 "workers": [],
                 "live_workers": [],
+                "paused": False,
+                "paused_job_names": [],
+                "running": [],
             },
         )
 
@@ -61,7 +67,42 @@ def queue_status(queue_names: list[str] | None = None) -> dict[str, dict[str, An
         entry["workers"].sort()
     for row in live_workers(queue_names, now=now):
         queue(row["queue_name"])["live_workers"].append(row)
+    for pause in pauses.paused(queue_names):
+        entry = queue(pause.queue_name)
+        if pause.job_name:
+            entry["paused_job_names"].append(pause.job_name)
+        else:
+            entry["paused"] = True
+    running = jobs.filter(leased_states()).only(*RUNNING_FIELDS).order_by("started_at")
+    for job in running[:RUNNING_LIMIT]:
+        queue(job.queue_name)["running"].append(running_job(job))
     return dict(sorted(status.items()))
+
+
+# At most this many running jobs are listed (with their progress), over all queues.
+RUNNING_LIMIT = 100
+RUNNING_FIELDS = ("queue_name", "name", "state", "step", "lease_owner", "started_at")
+RUNNING_FIELDS += ("progress_done", "progress_total", "progress_message", "progress_at")
+
+
+def running_job(job: Job) -> dict[str, Any]:
+    """A running job with its step and reported progress, for --json."""
+    return {
+        "id": str(job.pk),
+        "name": job.name,
+        "state": job.state,
+        "step": job.step,
+        "lease_owner": job.lease_owner,
+        "progress": None
+        if job.progress_at is None
+        else {
+            "done": job.progress_done,
+            "total": job.progress_total,
+            "percent": job.progress_percent,
+            "message": job.progress_message,
+            "at": job.progress_at.isoformat(),
+        },
+    }
 
 
 def live_workers(queue_names: list[str] | None = None, max_silence: float | None = None, now=None):
@@ -147,7 +188,7 @@ def render_table(status: dict[str, dict[str, Any]]) -> str:
     header = ["QUEUE", *STATES, "OLDEST WAITING", "WORKERS"]
     rows = [
         [
-            name,
+            f"{name} (paused)" if entry["paused"] else name,
             *(str(entry["counts"][state]) for state in STATES),
             humanize_age(entry["oldest_waiting_seconds"]),
             str(len(entry["workers"])),
@@ -162,6 +203,14 @@ def render_table(status: dict[str, dict[str, Any]]) -> str:
         ).rstrip()
         for row in [header, *rows]
     ]
+    paused = [
+        pauses.describe(name, job_name)
+        for name, entry in status.items()
+        for job_name in ([""] if entry["paused"] else []) + entry["paused_job_names"]
+    ]
+    if paused:
+        lines += ["", "Paused:"]
+        lines += [f"  {what}" for what in paused]
     running = [(name, owner) for name, entry in status.items() for owner in entry["workers"]]
     if running:
         lines += ["", "Workers running a step:"]
