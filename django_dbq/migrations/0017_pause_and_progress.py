@@ -42,7 +42,7 @@ def use_table_collation(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("django_dbq", "0015_worker_rows"),
+        ("django_dbq", "0016_cancel_notifications"),
     ]
 
     operations = [
