@@ -256,3 +256,16 @@ def exit_in_hook(job):
     import sys
 
     sys.exit(4)
+
+
+def record_span(job):
+    """Records when it starts and ends under the job's account (seconds: how long it works)."""
+    from django.utils import timezone
+
+    from tests.models import StepSpan
+
+    span = StepSpan.objects.create(
+        job_id=job.pk, key=str(job.workspace.get("account", "")), started=timezone.now()
+    )
+    time.sleep(job.workspace.get("seconds", 0))
+    StepSpan.objects.filter(pk=span.pk).update(ended=timezone.now())

@@ -9,9 +9,14 @@ import weakref
 from django.conf import settings
 from django.db import DatabaseError
 
+from .keyed import KeyedClaim
 from .returning import ReturningEngine
 
 logger = logging.getLogger(__name__)
+
+# The first key of the keyed claim's advisory locks (two-key form: the second is the hash of a
+# concurrency key), so they never meet another application's single-key advisory locks.
+ADVISORY_LOCK_SPACE = 0x64627131  # "dbq1"
 
 # Column types for binary COPY per driver connection (a reconnection reads them again).
 _COPY_TYPES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -34,8 +39,21 @@ def _is_prepared_statement_error(error: DatabaseError) -> bool:
     return code == "26000"
 
 
-class PostgreSQLEngine(ReturningEngine):
+class PostgreSQLEngine(KeyedClaim, ReturningEngine):
     """Claims in one statement; concurrent workers skip rows another claim has locked."""
+
+    def try_locks(self, names, wanted=None):
+        """Transaction-level advisory locks on the hashes of ``names``, without waiting (two
+        names with the same 32-bit hash share a lock: claims of them take turns, never more)."""
+        limit = f" LIMIT {int(wanted)}" if wanted else ""
+        with self.connection.cursor() as cursor:
+            # Evaluated row by row until the LIMIT is reached.
+            cursor.execute(
+                "SELECT k FROM unnest(%s::text[]) WITH ORDINALITY AS t(k, i) "
+                f"WHERE pg_try_advisory_xact_lock({ADVISORY_LOCK_SPACE}, hashtext(k)){limit}",
+                [list(names)],
+            )
+            return {row[0] for row in cursor.fetchall()}
 
     lock_clause = " FOR UPDATE SKIP LOCKED"
     returning_id = "j.id"
@@ -45,9 +63,9 @@ class PostgreSQLEngine(ReturningEngine):
     # which halves its cost. Turned off for good if a pooler loses prepared statements.
     prepares_claims = True
 
-    def claim(self, queue_name, owner, limit, now, lease_until):
+    def claim(self, queue_name, owner, limit, now, lease_until, unkeyed=False):
         try:
-            return super().claim(queue_name, owner, limit, now, lease_until)
+            return super().claim(queue_name, owner, limit, now, lease_until, unkeyed)
         except DatabaseError as error:
             if not (self.prepares_claims and _is_prepared_statement_error(error)):
                 raise
@@ -59,34 +77,34 @@ class PostgreSQLEngine(ReturningEngine):
             self.prepares_claims = False
             if self.connection.in_atomic_block:
                 raise  # the caller's transaction is aborted; its next claim is not prepared
-            return super().claim(queue_name, owner, limit, now, lease_until)
+            return super().claim(queue_name, owner, limit, now, lease_until, unkeyed)
 
-    def claim_statement(self, limit, values):
+    def claim_statement(self, limit, values, unkeyed=False):
         if not self.prepares_claims:
-            return super().claim_statement(limit, values)
-        name = self._prepared_claim(limit)
+            return super().claim_statement(limit, values, unkeyed)
+        name = self._prepared_claim(limit, unkeyed)
         placeholders = ", ".join(["%s"] * len(PREPARED_PARAMETERS))
         return f"EXECUTE {name} ({placeholders})", [values[key] for key in PREPARED_PARAMETERS]
 
-    def _prepared_claim(self, limit: int) -> str:
+    def _prepared_claim(self, limit: int, unkeyed: bool = False) -> str:
         """The name of the claim statement for ``limit``, prepared on this connection."""
         self.connection.ensure_connection()
         session = self.connection.connection
         if getattr(self, "_prepared_session", None) is not session:
             # A new connection (reconnected after an error) has no prepared statements.
             self._prepared_session = session
-            self._prepared: set[int] = set()
-        template = self.claim_template(limit)
+            self._prepared: set[tuple[int, bool]] = set()
+        template = self.claim_template(limit, unkeyed)
         # Named after the statement's text: a session may hold another version's claim.
         name = f"dbq_claim_{hashlib.sha1(template.encode()).hexdigest()[:16]}"
-        if limit not in self._prepared:
+        if (limit, unkeyed) not in self._prepared:
             slots = {key: f"${position}" for position, key in enumerate(PREPARED_PARAMETERS, 1)}
             types = ", ".join(PREPARED_PARAMETERS.values())
             with self.connection.cursor() as cursor:
                 cursor.execute("SELECT 1 FROM pg_prepared_statements WHERE name = %s", [name])
                 if cursor.fetchone() is None:
                     cursor.execute(f"PREPARE {name} ({types}) AS {template.format(**slots)}")
-            self._prepared.add(limit)
+            self._prepared.add((limit, unkeyed))
         return name
 
     def insert_jobs(self, jobs):

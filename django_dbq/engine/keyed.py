@@ -1,0 +1,248 @@
+"""The keyed claim: jobs with a concurrency or rate limit, claimed only while their key has room.
+
+A job with a limit carries a ``concurrency_key`` (flow.py); the ordinary claim leaves such rows
+alone whenever JOBS declares a limit. This claim, in one transaction:
+
+1. reads the keys waiting in the queue, in claim order of their first job, with the steps of
+   each running now (an estimate, to skip keys that look full);
+2. takes a lock per key (and per job name, for a job-wide rate limit of a keyed job) that looks
+   free, without waiting: PostgreSQL ``pg_try_advisory_xact_lock``, MariaDB/MySQL ``GET_LOCK``
+   with no timeout. A key another worker holds is skipped this round;
+3. counts, in a statement after the locks (so its snapshot sees every claim committed before
+   them), the running steps and the rate window's starts of each locked key;
+4. takes up to (limit - running) waiting jobs of each key in claim order, never more than the
+   claim's batch, SKIP LOCKED; a rate-limited key gives at most one job per claim, so the steps
+   a batch holds start close to the time its claim recorded;
+5. leases them and writes the starts of rate-limited ones (rate_log.StepStart).
+
+SQLite (one writer at a time) does 1-4 in one UPDATE ... RETURNING instead: see sqlite.py.
+
+Cost: steps 1 and 3 read every waiting keyed row of the queue (an index range, no row locks),
+so a key that is full is walked past on every claim; step 4 is one query per key taken.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.db.models import Count, Max, Min, Q
+
+from ..flow import rate_scope
+from ..rate_log import StepStart
+from ..states import LEASED_STATES, WAITING_STATES
+from ..transitions import claimed_values
+
+if TYPE_CHECKING:
+    from ..models import Job
+    from ..registry import JobSpec
+
+
+@dataclass
+class KeyRoom:
+    """A waiting key and what its job's spec allows (None: no such limit)."""
+
+    key: str
+    name: str
+    concurrency: int | None
+    # The rate limit's scope (the key, or the job name) and its count and window.
+    scope: str | None = None
+    rate: int | None = None
+    seconds: int | None = None
+
+
+def rooms(pairs: list[tuple[str, str]], limited: dict[str, JobSpec]) -> list[KeyRoom]:
+    """The KeyRoom of each (key, job name); a name whose limits were removed has none."""
+    found = []
+    for key, name in pairs:
+        spec = limited.get(name)
+        concurrency = spec.concurrency if spec else None
+        rate = spec.rate_limit if spec else None
+        room = KeyRoom(key, name, concurrency.limit if concurrency else None)
+        if rate is not None:
+            room.scope = rate_scope(name, key, rate, concurrency)
+            room.rate, room.seconds = rate.count, rate.seconds
+        found.append(room)
+    return found
+
+
+def running_counts(jobs: Any, keys: list[str]) -> dict[str, int]:
+    """Steps running now (PROCESSING or STOPPING) of each key."""
+    rows = (
+        jobs.filter(concurrency_key__in=keys, state__in=LEASED_STATES)
+        .order_by()
+        .values_list("concurrency_key")
+        .annotate(count=Count("pk"))
+    )
+    return dict(rows)
+
+
+def recent_starts(alias: str, rooms: list[KeyRoom], now: datetime.datetime) -> dict[str, int]:
+    """Starts within its window of each rate scope of ``rooms``."""
+    windows: dict[int, set[str]] = {}
+    for room in rooms:
+        if room.scope is not None:
+            windows.setdefault(room.seconds, set()).add(room.scope)
+    counts: dict[str, int] = {}
+    for seconds, scopes in windows.items():
+        since = now - datetime.timedelta(seconds=seconds)
+        rows = (
+            StepStart.objects.using(alias)
+            .filter(scope__in=scopes, at__gt=since)
+            .order_by()
+            .values_list("scope")
+            .annotate(count=Count("pk"))
+        )
+        counts.update(rows)
+    return counts
+
+
+def record_starts(alias: str, jobs: list[Job], limited: dict[str, JobSpec], now) -> None:
+    """Write the start of each claimed rate-limited job's step (in the claim's transaction)."""
+    starts = []
+    for job in jobs:
+        spec = limited.get(job.name)
+        if spec is not None and spec.rate_limit is not None:
+            scope = rate_scope(job.name, job.concurrency_key, spec.rate_limit, spec.concurrency)
+            starts.append(StepStart(scope=scope, at=now))
+    if starts:
+        StepStart.objects.using(alias).bulk_create(starts)
+
+
+class KeyedClaim:
+    """The keyed claim of engines with row locks (PostgreSQL, MariaDB/MySQL); see the module."""
+
+    connection: Any
+
+    def try_locks(self, names: list[str], wanted: int | None = None) -> set[str]:
+        """Take the named locks that are free, without waiting, until commit (or until
+        release_locks on MariaDB/MySQL); stop after ``wanted``; returns the names taken."""
+        raise NotImplementedError
+
+    def release_locks(self, names: set[str]) -> None:
+        """Release locks try_locks took that do not end with the transaction."""
+
+    # Whether try_locks takes session locks (MariaDB/MySQL GET_LOCK), taken before the claim's
+    # transaction begins so that its first read sees every claim committed before them, whatever
+    # the isolation level. Transaction locks (PostgreSQL) are taken as its first statement.
+    session_locks = False
+
+    def claim_keyed(
+        self,
+        queue_name: str,
+        owner: str,
+        limit: int,
+        now: datetime.datetime,
+        lease_until: datetime.datetime,
+        limited: dict[str, JobSpec],
+    ) -> list[Job]:
+        """Lease up to ``limit`` keyed jobs of ``queue_name`` whose key has room."""
+        from ..models import Job  # models imports this package (through inserts)
+
+        alias = self.connection.alias
+        jobs = Job.objects.using(alias)
+        waiting = self._waiting(jobs, queue_name, now)
+        candidates = self._candidates(jobs, waiting, limited)
+        if not candidates:
+            return []
+        taken: set[str] = set()
+        try:
+            if self.session_locks:
+                candidates = self._lock(candidates, limit, taken)
+            with transaction.atomic(using=alias):
+                if not self.session_locks:
+                    candidates = self._lock(candidates, limit, taken)
+                if not candidates:
+                    return []
+                return self._take(jobs, waiting, candidates, owner, limit, now, lease_until, limited)
+        finally:
+            if taken and self.session_locks:
+                self.release_locks(taken)
+
+    def _candidates(self, jobs: Any, waiting: Any, limited: dict[str, JobSpec]) -> list[KeyRoom]:
+        """The waiting keys in claim order of their first job, without those that look full."""
+        pairs = [
+            (key, name)
+            for key, name, *_ in waiting.order_by()
+            .values_list("concurrency_key", "name")
+            .annotate(first_priority=Max("priority"), first_created=Min("created"))
+            .order_by("-first_priority", "first_created")
+        ]
+        if not pairs:
+            return []
+        candidates = rooms(pairs, limited)
+        estimate = running_counts(jobs, [room.key for room in candidates])
+        return [
+            room
+            for room in candidates
+            if room.concurrency is None or estimate.get(room.key, 0) < room.concurrency
+        ]
+
+    def _take(self, jobs, waiting, candidates, owner, limit, now, lease_until, limited):
+        """Count the locked keys' room and lease waiting jobs within it."""
+        from ..models import Job  # models imports this package (through inserts)
+
+        alias = self.connection.alias
+        # A new statement: its snapshot sees every claim committed before the locks were taken.
+        running = running_counts(jobs, [room.key for room in candidates])
+        starts = recent_starts(alias, candidates, now)
+        chosen: list[Job] = []
+        for room in candidates:
+            free = limit - len(chosen)
+            if room.concurrency is not None:
+                free = min(free, room.concurrency - running.get(room.key, 0))
+            if room.scope is not None:
+                free = min(free, 1, room.rate - starts.get(room.scope, 0))
+            if free <= 0:
+                continue
+            found = list(
+                waiting.filter(concurrency_key=room.key)
+                .order_by("-priority", "created")
+                .select_for_update(skip_locked=True)[:free]
+            )
+            if room.scope is not None:
+                starts[room.scope] = starts.get(room.scope, 0) + len(found)
+            chosen.extend(found)
+            if len(chosen) >= limit:
+                break
+        if not chosen:
+            return []
+        jobs.filter(pk__in=[job.pk for job in chosen]).update(
+            **claimed_values(owner, now, lease_until)
+        )
+        record_starts(alias, chosen, limited, now)
+        for job in chosen:
+            job.state = Job.STATES.PROCESSING
+            job.lease_owner = owner
+            job.lease_expires_at = lease_until
+            job.attempts += 1
+            job.modified = now
+            job.started_at = job.started_at or now
+        return chosen
+
+    @staticmethod
+    def _waiting(jobs: Any, queue_name: str, now: datetime.datetime) -> Any:
+        return jobs.filter(
+            Q(run_after__isnull=True) | Q(run_after__lte=now),
+            queue_name=queue_name,
+            state__in=WAITING_STATES,
+            concurrency_key__isnull=False,
+        )
+
+    def _lock(self, candidates: list[KeyRoom], limit: int, taken: set[str]) -> list[KeyRoom]:
+        """The candidates whose locks this claim took: job names of job-wide rates first, then
+        keys (at most ``limit`` keys: each gives at least one job)."""
+        names = sorted({room.scope for room in candidates if room.scope and room.scope != room.key})
+        if names:
+            taken |= self.try_locks(names)
+            candidates = [
+                room
+                for room in candidates
+                if not room.scope or room.scope == room.key or room.scope in taken
+            ]
+        limited = [room for room in candidates if room.concurrency or room.scope]
+        keys = self.try_locks([room.key for room in limited], wanted=limit) if limited else set()
+        taken |= keys
+        return [room for room in candidates if room.key in keys or not (room.concurrency or room.scope)]
