@@ -78,9 +78,7 @@ def parse_rate_limit(value: Any) -> tuple[RateLimit | None, str]:
             return None, problem
     match = RATE_PATTERN.match(rate) if isinstance(rate, str) else None
     if match is None:
-        return None, (
-            f"rate must be a string like '100/m' (a count per s, m or h), not {rate!r}"
-        )
+        return None, (f"rate must be a string like '100/m' (a count per s, m or h), not {rate!r}")
     count = int(match.group(1))
     if not 1 <= count <= MAX_LIMIT:
         return None, f"rate count must be from 1 to {MAX_LIMIT}, not {count}"

@@ -290,8 +290,8 @@ class Dashboard(Job):
 
 
 from .engine.inserts import insert_new_job  # noqa: E402 (it imports Job)
+from .rate_log import StepStart  # noqa: E402, F401
 
 # Defined in their own module; imported here so Django registers the model with the app.
 from .schedules import Schedule, ScheduleQuerySet  # noqa: E402, F401
 from .worker_rows import WorkerProcess  # noqa: E402, F401
-from .rate_log import StepStart  # noqa: E402, F401

@@ -13,13 +13,13 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-from .flow import Concurrency, RateLimit, key_fields, parse_concurrency, parse_rate_limit
 from .exceptions import (
     ConfigurationError,
     InvalidWorkspaceError,
     UndeclaredTaskError,
     UnknownJobError,
 )
+from .flow import Concurrency, RateLimit, key_fields, parse_concurrency, parse_rate_limit
 from .jsonvalues import storable_problem
 from .schedule_specs import ScheduleSpec, parse_declarations
 

@@ -156,7 +156,9 @@ class KeyedClaim:
                     candidates = self._lock(candidates, limit, taken)
                 if not candidates:
                     return []
-                return self._take(jobs, waiting, candidates, owner, limit, now, lease_until, limited)
+                return self._take(
+                    jobs, waiting, candidates, owner, limit, now, lease_until, limited
+                )
         finally:
             if taken and self.session_locks:
                 self.release_locks(taken)
@@ -245,4 +247,6 @@ class KeyedClaim:
         limited = [room for room in candidates if room.concurrency or room.scope]
         keys = self.try_locks([room.key for room in limited], wanted=limit) if limited else set()
         taken |= keys
-        return [room for room in candidates if room.key in keys or not (room.concurrency or room.scope)]
+        return [
+            room for room in candidates if room.key in keys or not (room.concurrency or room.scope)
+        ]

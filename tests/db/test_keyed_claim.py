@@ -23,7 +23,10 @@ pytestmark = pytest.mark.django_db
 JOBS = {
     **LIMITED_JOBS,
     "basic": ["tests.tasks.record"],
-    "per_account": {"tasks": ["tests.tasks.record"], "concurrency": {"key": ["account"], "limit": 2}},
+    "per_account": {
+        "tasks": ["tests.tasks.record"],
+        "concurrency": {"key": ["account"], "limit": 2},
+    },
     "one_at_a_time": {"tasks": ["tests.tasks.record"], "concurrency": {"limit": 1}},
     "three_per_minute": {"tasks": ["tests.tasks.record"], "rate_limit": "3/m"},
     "rated_per_account": {

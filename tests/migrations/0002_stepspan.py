@@ -4,20 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('tests', '0001_initial'),
+        ("tests", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='StepSpan',
+            name="StepSpan",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('job_id', models.UUIDField()),
-                ('key', models.CharField(max_length=50)),
-                ('started', models.DateTimeField()),
-                ('ended', models.DateTimeField(null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("job_id", models.UUIDField()),
+                ("key", models.CharField(max_length=50)),
+                ("started", models.DateTimeField()),
+                ("ended", models.DateTimeField(null=True)),
             ],
         ),
     ]
