@@ -2,7 +2,8 @@
 
 A keyed claim (engine/keyed.py) of a job with a ``rate_limit`` writes one row per step it
 starts, in the claim's own transaction; a later claim counts the rows of the key within the
-window. Rows older than the longest window (an hour) are pruned by the rescuer.
+window. Rows older than the longest declared window are pruned by the rescuer
+(periodic/rescue.py) about every minute.
 """
 
 from __future__ import annotations
@@ -36,9 +37,11 @@ class StepStart(models.Model):
         return f"{self.scope} at {self.at}"
 
 
-def prune_step_starts(now: datetime.datetime | None = None, using: str | None = None) -> int:
-    """Delete starts older than the longest rate window; returns rows deleted."""
-    cutoff = (now or timezone.now()) - datetime.timedelta(seconds=KEPT_SECONDS)
+def prune_step_starts(
+    seconds: float = KEPT_SECONDS, now: datetime.datetime | None = None, using: str | None = None
+) -> int:
+    """Delete starts older than ``seconds`` (the longest rate window); returns rows deleted."""
+    cutoff = (now or timezone.now()) - datetime.timedelta(seconds=seconds)
     rows = StepStart.objects.using(using) if using else StepStart.objects
     deleted, _ = rows.filter(at__lt=cutoff).delete()
     return deleted

@@ -24,10 +24,11 @@ so a key that is full is walked past on every claim; step 4 is one query per key
 from __future__ import annotations
 
 import datetime
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Count, Max, Min, Q
 
 from ..flow import rate_scope
@@ -38,6 +39,8 @@ from ..transitions import claimed_values
 if TYPE_CHECKING:
     from ..models import Job
     from ..registry import JobSpec
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -161,7 +164,11 @@ class KeyedClaim:
                 )
         finally:
             if taken and self.session_locks:
-                self.release_locks(taken)
+                try:
+                    self.release_locks(taken)
+                except DatabaseError as error:
+                    # The session's locks end with it: a broken connection holds none.
+                    logger.warning("event=claim_locks_not_released error=%r", error)
 
     def _candidates(self, jobs: Any, waiting: Any, limited: dict[str, JobSpec]) -> list[KeyRoom]:
         """The waiting keys in claim order of their first job, without those that look full."""

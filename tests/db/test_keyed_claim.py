@@ -15,6 +15,8 @@ from django_dbq.engine import engine_for
 from django_dbq.exceptions import InvalidWorkspaceError
 from django_dbq.executor import Lease, run_step
 from django_dbq.models import Job, JobState, StepStart
+from django_dbq.periodic.rescue import Rescuer
+from django_dbq.rate_log import prune_step_starts
 from django_dbq.registry import get_registry
 from tests.settings_limits import LIMITED_JOBS
 
@@ -270,3 +272,17 @@ def test_racing_claims_never_start_more_than_the_rate():
         race(claims=6, limit=5)
     assert Job.objects.filter(state=JobState.PROCESSING).count() == 3
     assert StepStart.objects.count() == 3
+
+
+def test_pruning_deletes_starts_older_than_the_window_only():
+    now = timezone.now()
+    StepStart.objects.create(scope="s", at=now - datetime.timedelta(seconds=61))
+    kept = StepStart.objects.create(scope="s", at=now - datetime.timedelta(seconds=59))
+    assert prune_step_starts(60, now=now) == 1
+    assert list(StepStart.objects.values_list("pk", flat=True)) == [kept.pk]
+
+
+def test_the_rescuer_prunes_the_start_log_while_a_rate_limit_is_declared():
+    StepStart.objects.create(scope="s", at=timezone.now() - datetime.timedelta(hours=2))
+    Rescuer(lease_seconds=30).run_once()
+    assert not StepStart.objects.exists()
