@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import datetime
 import logging
+import random
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +43,9 @@ if TYPE_CHECKING:
     from ..registry import JobSpec
 
 logger = logging.getLogger(__name__)
+
+# Rounds of a keyed claim that found every key with room locked by other workers' claims.
+LOCK_ATTEMPTS = 5
 
 
 @dataclass
@@ -147,21 +152,34 @@ class KeyedClaim:
         alias = self.connection.alias
         jobs = Job.objects.using(alias)
         waiting = self._waiting(jobs, queue_name, now)
-        candidates = self._candidates(jobs, waiting, limited)
-        if not candidates:
-            return []
+        for attempt in range(1, LOCK_ATTEMPTS + 1):
+            candidates = self._candidates(jobs, waiting, limited)
+            if not candidates:
+                return []
+            claimed = self._claim_round(
+                jobs, waiting, candidates, owner, limit, now, lease_until, queue_name
+            )
+            if claimed is not None or attempt == LOCK_ATTEMPTS:
+                return claimed or []
+            # Every key with room was being claimed by another worker: its claim ends within
+            # milliseconds, far sooner than this worker's next poll.
+            time.sleep(random.uniform(0.001, 0.004))
+        return []
+
+    def _claim_round(self, jobs, waiting, candidates, owner, limit, now, lease_until, queue_name):
+        """Lock the candidates' keys and take jobs within their room; None when another worker
+        held the lock of every candidate."""
+        alias = self.connection.alias
         taken: set[str] = set()
         try:
             if self.session_locks:
-                candidates = self._lock(candidates, limit, taken)
+                locked = self._lock(candidates, limit, taken)
             with transaction.atomic(using=alias):
                 if not self.session_locks:
-                    candidates = self._lock(candidates, limit, taken)
-                if not candidates:
-                    return []
-                return self._take(
-                    jobs, waiting, candidates, owner, limit, now, lease_until, limited
-                )
+                    locked = self._lock(candidates, limit, taken)
+                if not locked:
+                    return None
+                return self._take(jobs, waiting, locked, owner, limit, now, lease_until, queue_name)
         finally:
             if taken and self.session_locks:
                 try:
@@ -189,7 +207,7 @@ class KeyedClaim:
             if room.concurrency is None or estimate.get(room.key, 0) < room.concurrency
         ]
 
-    def _take(self, jobs, waiting, candidates, owner, limit, now, lease_until, limited):
+    def _take(self, jobs, waiting, candidates, owner, limit, now, lease_until, queue_name):
         """Count the locked keys' room and lease waiting jobs within it."""
         from ..models import Job  # models imports this package (through inserts)
 
@@ -197,31 +215,31 @@ class KeyedClaim:
         # A new statement: its snapshot sees every claim committed before the locks were taken.
         running = running_counts(jobs, [room.key for room in candidates])
         starts = recent_starts(alias, candidates, now)
-        chosen: list[Job] = []
+        wants: list[tuple[str, int]] = []
         for room in candidates:
-            free = limit - len(chosen)
+            free = limit
             if room.concurrency is not None:
                 free = min(free, room.concurrency - running.get(room.key, 0))
             if room.scope is not None:
+                # A job-wide rate of a keyed job shares its room between the keys.
                 free = min(free, 1, room.rate - starts.get(room.scope, 0))
-            if free <= 0:
-                continue
-            found = list(
-                waiting.filter(concurrency_key=room.key)
-                .order_by("-priority", "created")
-                .select_for_update(skip_locked=True)[:free]
-            )
-            if room.scope is not None:
-                starts[room.scope] = starts.get(room.scope, 0) + len(found)
-            chosen.extend(found)
-            if len(chosen) >= limit:
-                break
+                starts[room.scope] = starts.get(room.scope, 0) + max(free, 0)
+            if free > 0:
+                wants.append((room.key, free))
+        chosen = self.lock_waiting(waiting, queue_name, wants, limit, now) if wants else []
         if not chosen:
             return []
         jobs.filter(pk__in=[job.pk for job in chosen]).update(
             **claimed_values(owner, now, lease_until)
         )
-        record_starts(alias, chosen, limited, now)
+        scopes = {room.key: room.scope for room in candidates}
+        starts_made = [
+            StepStart(scope=scopes[job.concurrency_key], at=now)
+            for job in chosen
+            if scopes[job.concurrency_key]
+        ]
+        if starts_made:
+            StepStart.objects.using(alias).bulk_create(starts_made)
         for job in chosen:
             job.state = Job.STATES.PROCESSING
             job.lease_owner = owner
@@ -229,6 +247,27 @@ class KeyedClaim:
             job.attempts += 1
             job.modified = now
             job.started_at = job.started_at or now
+        return chosen
+
+    def lock_waiting(
+        self,
+        waiting: Any,
+        queue_name: str,
+        wants: list[tuple[str, int]],
+        limit: int,
+        now: datetime.datetime,
+    ) -> list[Job]:
+        """Lock (SKIP LOCKED) up to ``n`` waiting jobs of each (key, n) of ``wants`` in claim
+        order, at most ``limit`` in all: one query per key (PostgreSQL makes it one query)."""
+        chosen: list[Job] = []
+        for key, wanted in wants:
+            chosen += (
+                waiting.filter(concurrency_key=key)
+                .order_by("-priority", "created")
+                .select_for_update(skip_locked=True)[: min(wanted, limit - len(chosen))]
+            )
+            if len(chosen) >= limit:
+                break
         return chosen
 
     @staticmethod

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from .keyed import KeyedClaim
-from .returning import ReturningEngine
+from .returning import WAITING_SQL, ReturningEngine
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,32 @@ def _is_prepared_statement_error(error: DatabaseError) -> bool:
 
 class PostgreSQLEngine(KeyedClaim, ReturningEngine):
     """Claims in one statement; concurrent workers skip rows another claim has locked."""
+
+    def lock_waiting(self, waiting, queue_name, wants, limit, now):
+        """One statement: per (key, n), the first n waiting jobs of the key, SKIP LOCKED."""
+        from ..models import Job  # models imports this package (through inserts)
+
+        ops = self.connection.ops
+        table = ops.quote_name(Job._meta.db_table)
+        columns = ", ".join(f"j.{ops.quote_name(f.column)}" for f in Job._meta.concrete_fields)
+        sql = (
+            f"SELECT {columns} FROM unnest(%s::text[], %s::int[]) WITH ORDINALITY AS r(k, n, i) "
+            f"CROSS JOIN LATERAL (SELECT * FROM {table} w WHERE w.queue_name = %s "
+            f"AND w.{WAITING_SQL} AND w.concurrency_key = r.k "
+            "AND (w.run_after IS NULL OR w.run_after <= %s) "
+            "ORDER BY w.priority DESC, w.created LIMIT r.n FOR UPDATE SKIP LOCKED) AS j "
+            "ORDER BY r.i, j.priority DESC, j.created"
+        )
+        params = [
+            [key for key, _ in wants],
+            [wanted for _, wanted in wants],
+            queue_name,
+            ops.adapt_datetimefield_value(now),
+        ]
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            # Rows past the limit stay locked, unchanged, until the claim commits.
+            return self.jobs_from_rows(cursor.fetchall()[:limit])
 
     def try_locks(self, names, wanted=None):
         """Transaction-level advisory locks on the hashes of ``names``, without waiting (two
