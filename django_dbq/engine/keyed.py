@@ -153,7 +153,7 @@ class KeyedClaim:
         jobs = Job.objects.using(alias)
         waiting = self._waiting(jobs, queue_name, now)
         for attempt in range(1, LOCK_ATTEMPTS + 1):
-            candidates = self._candidates(jobs, waiting, limited)
+            candidates = self._candidates(jobs, waiting, limited, queue_name, now)
             if not candidates:
                 return []
             claimed = self._claim_round(
@@ -188,8 +188,23 @@ class KeyedClaim:
                     # The session's locks end with it: a broken connection holds none.
                     logger.warning("event=claim_locks_not_released error=%r", error)
 
-    def _candidates(self, jobs: Any, waiting: Any, limited: dict[str, JobSpec]) -> list[KeyRoom]:
+    def _candidates(self, jobs, waiting, limited, queue_name, now) -> list[KeyRoom]:
         """The waiting keys in claim order of their first job, without those that look full."""
+        found = self.waiting_keys(jobs, waiting, queue_name, now)
+        if not found:
+            return []
+        candidates = rooms([(key, name) for key, name, _ in found], limited)
+        return [
+            room
+            for room, (_, _, running) in zip(candidates, found, strict=True)
+            if room.concurrency is None or running < room.concurrency
+        ]
+
+    def waiting_keys(
+        self, jobs: Any, waiting: Any, queue_name: str, now: datetime.datetime
+    ) -> list[tuple[str, str, int]]:
+        """(key, job name, steps running) of each key with waiting jobs, in claim order of its
+        first job. Reads every waiting keyed job of the queue (PostgreSQL reads one per key)."""
         pairs = [
             (key, name)
             for key, name, *_ in waiting.order_by()
@@ -197,15 +212,8 @@ class KeyedClaim:
             .annotate(first_priority=Max("priority"), first_created=Min("created"))
             .order_by("-first_priority", "first_created")
         ]
-        if not pairs:
-            return []
-        candidates = rooms(pairs, limited)
-        estimate = running_counts(jobs, [room.key for room in candidates])
-        return [
-            room
-            for room in candidates
-            if room.concurrency is None or estimate.get(room.key, 0) < room.concurrency
-        ]
+        running = running_counts(jobs, [key for key, _ in pairs]) if pairs else {}
+        return [(key, name, running.get(key, 0)) for key, name in pairs]
 
     def _take(self, jobs, waiting, candidates, owner, limit, now, lease_until, queue_name):
         """Count the locked keys' room and lease waiting jobs within it."""

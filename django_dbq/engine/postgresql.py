@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from .keyed import KeyedClaim
-from .returning import WAITING_SQL, ReturningEngine
+from .returning import LEASED_SQL, WAITING_SQL, ReturningEngine
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,29 @@ def _is_prepared_statement_error(error: DatabaseError) -> bool:
 
 class PostgreSQLEngine(KeyedClaim, ReturningEngine):
     """Claims in one statement; concurrent workers skip rows another claim has locked."""
+
+    def waiting_keys(self, jobs, waiting, queue_name, now):
+        """A skip scan of the waiting keyed jobs' index: one index descent per key (its first
+        job in claim order), with the key's running steps, in one statement."""
+        from ..models import Job  # models imports this package (through inserts)
+
+        table = self.connection.ops.quote_name(Job._meta.db_table)
+        first = (
+            f"SELECT w.concurrency_key AS k, w.name, w.priority, w.created FROM {table} w "
+            f"WHERE w.queue_name = %s AND w.{WAITING_SQL} AND w.concurrency_key {{after}} "
+            "AND (w.run_after IS NULL OR w.run_after <= %s) "
+            "ORDER BY w.concurrency_key, w.priority DESC, w.created LIMIT 1"
+        )
+        sql = (
+            f"WITH RECURSIVE keys AS (({first.format(after='IS NOT NULL')}) UNION ALL "
+            f"SELECT n.* FROM keys CROSS JOIN LATERAL ({first.format(after='> keys.k')}) n) "
+            f"SELECT k, name, (SELECT COUNT(*) FROM {table} r WHERE r.concurrency_key = keys.k "
+            f"AND r.{LEASED_SQL}) FROM keys ORDER BY priority DESC, created"
+        )
+        at = self.connection.ops.adapt_datetimefield_value(now)
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, [queue_name, at, queue_name, at])
+            return [tuple(row) for row in cursor.fetchall()]
 
     def lock_waiting(self, waiting, queue_name, wants, limit, now):
         """One statement: per (key, n), the first n waiting jobs of the key, SKIP LOCKED."""

@@ -9,6 +9,8 @@ from .base import Engine, outcome_rows
 
 # Must match the condition of the index dbq_job_waiting_idx (models.Job.Meta.indexes).
 WAITING_SQL = "state IN ('NEW', 'READY')"
+# Steps running (or cancelled while running), as flow control counts them.
+LEASED_SQL = "state IN ('PROCESSING', 'STOPPING')"
 
 
 class ReturningEngine(Engine):

@@ -8,9 +8,7 @@ from django.db import transaction
 
 from ..models import Job, JobState
 from .keyed import record_starts
-from .returning import WAITING_SQL, ReturningEngine
-
-LEASED_SQL = "state IN ('PROCESSING', 'STOPPING')"
+from .returning import LEASED_SQL, WAITING_SQL, ReturningEngine
 
 
 class SQLiteEngine(ReturningEngine):
