@@ -17,8 +17,9 @@ alone whenever JOBS declares a limit. This claim, in one transaction:
 
 SQLite (one writer at a time) does 1-4 in one UPDATE ... RETURNING instead: see sqlite.py.
 
-Cost: steps 1 and 3 read every waiting keyed row of the queue (an index range, no row locks),
-so a key that is full is walked past on every claim; step 4 is one query per key taken.
+Cost: step 1 reads every waiting keyed row of the queue (an index range, no row locks; on
+PostgreSQL a skip scan, one index descent per key), so a key that is full is looked at again on
+every claim; step 4 is one query per key taken (one in all on PostgreSQL).
 """
 
 from __future__ import annotations
