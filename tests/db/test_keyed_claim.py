@@ -286,3 +286,24 @@ def test_the_rescuer_prunes_the_start_log_while_a_rate_limit_is_declared():
     StepStart.objects.create(scope="s", at=timezone.now() - datetime.timedelta(hours=2))
     Rescuer(lease_seconds=30).run_once()
     assert not StepStart.objects.exists()
+
+
+def test_without_a_limit_in_jobs_a_worker_claims_as_before(settings):
+    """Zero cost when unused: the ordinary claim alone, with no condition on the key."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from django_dbq.worker import Worker
+    from tests.db.test_engine_claim import expected_claim_queries
+
+    settings.JOBS = {"basic": ["tests.tasks.record"]}
+    for _ in range(3):
+        Job.objects.create(name="basic")
+    worker = Worker("default", worker_id="w1")
+    worker._claim(3)  # on PostgreSQL, prepares the statement
+    Job.objects.update(state=JobState.NEW)
+    with CaptureQueriesContext(connection) as queries:
+        assert len(worker._claim(3)) == 3
+    assert len(queries) == expected_claim_queries()
+    # The claim returns every column, the key's too, but puts no condition on it.
+    assert not any("concurrency_key IS" in query["sql"] for query in queries)
