@@ -57,8 +57,12 @@ class PostgreSQLEngine(KeyedClaim, ReturningEngine):
         sql = (
             f"WITH RECURSIVE keys AS (({first.format(after='IS NOT NULL')}) UNION ALL "
             f"SELECT n.* FROM keys CROSS JOIN LATERAL ({first.format(after='> keys.k')}) n) "
-            f"SELECT k, name, (SELECT COUNT(*) FROM {table} r WHERE r.concurrency_key = keys.k "
-            f"AND r.{LEASED_SQL}) FROM keys ORDER BY priority DESC, created"
+            # The running steps of keyed jobs, counted once (there are at most as many as the
+            # workers' batches hold), not once per key.
+            f", running AS (SELECT concurrency_key AS k, COUNT(*) AS n FROM {table} "
+            f"WHERE {LEASED_SQL} AND concurrency_key IS NOT NULL GROUP BY concurrency_key) "
+            "SELECT keys.k, keys.name, COALESCE(running.n, 0) FROM keys "
+            "LEFT JOIN running ON running.k = keys.k ORDER BY keys.priority DESC, keys.created"
         )
         at = self.connection.ops.adapt_datetimefield_value(now)
         with self.connection.cursor() as cursor:
