@@ -95,10 +95,11 @@ def test_three_workers_start_no_more_than_twenty_steps_in_any_second(manage):
     wait_for_clean_exits(processes)
 
     assert Job.objects.filter(state=JobState.COMPLETED).count() == jobs
-    starts = list(StepSpan.objects.values_list("started", flat=True))
-    assert len(starts) == jobs
-    # +1: a step records its start a moment after the claim that the limit counts.
-    assert most_starts_in_a_second(starts) <= 21
+    assert StepSpan.objects.count() == jobs  # each step ran once
+    # A step starts when a worker claims it (started_at, the time the rate limit counts; the
+    # task's own first line runs a moment later, later still on a loaded machine).
+    starts = list(Job.objects.values_list("started_at", flat=True))
+    assert most_starts_in_a_second(starts) <= 20
 
 
 def wait_for(condition, what: str, timeout: float = WAIT) -> None:
