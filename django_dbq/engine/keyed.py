@@ -1,13 +1,15 @@
 """The keyed claim: jobs with a concurrency or rate limit, claimed only while their key has room.
 
 A job with a limit carries a ``concurrency_key`` (flow.py); the ordinary claim leaves such rows
-alone whenever JOBS declares a limit. This claim, in one transaction:
+alone whenever JOBS declares a limit. This claim:
 
 1. reads the keys waiting in the queue, in claim order of their first job, with the steps of
-   each running now (an estimate, to skip keys that look full);
+   each running now (an estimate, to skip keys that look full; outside any transaction);
 2. takes a lock per key (and per job name, for a job-wide rate limit of a keyed job) that looks
    free, without waiting: PostgreSQL ``pg_try_advisory_xact_lock``, MariaDB/MySQL ``GET_LOCK``
-   with no timeout. A key another worker holds is skipped this round;
+   with no timeout (before the transaction of steps 3-5 begins; PostgreSQL's as its first
+   statement). A key another worker holds is skipped this round, and when every key with room
+   is held the claim tries again within milliseconds (LOCK_ATTEMPTS rounds);
 3. counts, in a statement after the locks (so its snapshot sees every claim committed before
    them), the running steps and the rate window's starts of each locked key;
 4. takes up to (limit - running) waiting jobs of each key in claim order, never more than the
