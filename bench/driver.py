@@ -28,6 +28,7 @@ from benchlib.drain_workloads import (
     workload_pipeline,
 )
 from benchlib.enqueue_workload import workload_enqueue
+from benchlib.flow_workload import workload_flow
 from benchlib.latency_workload import workload_latency
 from benchlib.measurement import RESULT_PREFIX, BenchError
 from benchlib.setup_workloads import workload_info, workload_setup
@@ -42,6 +43,7 @@ WORKLOADS: dict[str, Callable[[Any, argparse.Namespace], dict[str, Any]]] = {
     "history": workload_history,
     "backlog": workload_backlog,
     "io": workload_io,
+    "flow": workload_flow,
 }
 
 

@@ -7,10 +7,11 @@
 Measures drain (1 and 2 worker processes), three-step pipelines, pickup latency (median, p95),
 enqueue (one by one and bulk), draining with a large history of finished jobs or off a deep
 backlog, and (django_dbq only) draining I/O-bound jobs with 1 worker thread, 8 threads in one
-process (--concurrency 8) or 8 processes; repeats each measurement and writes medians and
-spreads to bench/RESULTS.md. Run it with a Python that has django_dbq's dependencies
-(``pip install -e '.[postgresql,mysql]'``). Peers are installed from PyPI into their own
-virtual environments under bench/work/venvs/. See docs/performance.md.
+process (--concurrency 8) or 8 processes, and draining under concurrency keys and a rate limit;
+repeats each measurement and writes medians and spreads to bench/RESULTS.md. Run it with a
+Python that has django_dbq's dependencies (``pip install -e '.[postgresql,mysql]'``). Peers are
+installed from PyPI into their own virtual environments under bench/work/venvs/. See
+docs/performance.md.
 """
 
 from __future__ import annotations
@@ -94,9 +95,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--workloads",
-        default="drain,pipeline,latency,enqueue,history,backlog,io",
-        help="comma-separated subset of drain,pipeline,latency,enqueue,history,backlog,io "
-        "(io: django_dbq only, 1 worker thread vs --concurrency 8 vs 8 processes)",
+        default="drain,pipeline,latency,enqueue,history,backlog,io,flow",
+        help="comma-separated subset of drain,pipeline,latency,enqueue,history,backlog,io,flow "
+        "(io: django_dbq only, 1 worker thread vs --concurrency 8 vs 8 processes; flow: "
+        "django_dbq only, drains under concurrency keys and a rate limit)",
     )
     parser.add_argument("--output", default=str(BENCH / "RESULTS.md"), help="the results table")
     parser.add_argument(

@@ -99,8 +99,10 @@ def run_step(
                 failure = error
                 raise _StepRaised from error  # leaves (and so rolls back) an atomic step
             _run_post_hook(spec, job)
+            # A rate-limited job's every step starts through a claim, which counts it.
+            chain = keep and spec.rate_limit is None
             outcome = _record_success(
-                job, spec, index, lease, keep, buffer, time.monotonic() - began
+                job, spec, index, lease, chain, buffer, time.monotonic() - began
             )
     except _StepRaised:
         pass

@@ -14,6 +14,7 @@ from django.utils import timezone
 from . import signals
 from .compat import LegacyJobMixin
 from .exceptions import DuplicateJobError, EnqueueError
+from .flow import concurrency_key_for
 from .ids import new_job_id
 from .queries import JobManager, JobQuerySet  # noqa: F401 - importable from here, as before
 from .registry import JobSpec, get_registry
@@ -83,6 +84,9 @@ class Job(LegacyJobMixin, models.Model):
     progress_total = models.PositiveBigIntegerField(null=True, blank=True)
     progress_message = models.CharField(max_length=255, blank=True, default="")
     progress_at = models.DateTimeField(null=True, blank=True)
+    # Set at enqueue for a job with a concurrency or rate limit (flow.py): its name and key
+    # values. NULL for other jobs, which the claim takes without looking at any limit.
+    concurrency_key = models.CharField(max_length=255, null=True, blank=True, editable=False)
 
     objects = JobManager()
 
@@ -110,6 +114,19 @@ class Job(LegacyJobMixin, models.Model):
             # The admin dashboard: jobs finished in the last hour, and the latest failures.
             # Without it PostgreSQL reads the whole table for these (see migration 0014).
             models.Index(fields=["state", "finished_at"], name="dbq_job_state_finished_idx"),
+            # Flow control (engine/keyed.py): the steps of a key running now, and the keyed
+            # jobs waiting in a queue, per key in claim order. Partial, so jobs without limits
+            # cost them nothing (MariaDB/MySQL get full ones: migration 0018).
+            models.Index(
+                fields=["concurrency_key", "state"],
+                condition=Q(concurrency_key__isnull=False),
+                name="dbq_job_key_state_idx",
+            ),
+            models.Index(
+                fields=["queue_name", "concurrency_key", "-priority", "created"],
+                condition=Q(state__in=WAITING_STATES, concurrency_key__isnull=False),
+                name="dbq_job_key_waiting_idx",
+            ),
         ]
         # Partial, so a job without a key or a schedule costs them nothing. MariaDB/MySQL keep
         # full ones (migration 0011): Django cannot create conditional unique constraints there.
@@ -223,6 +240,11 @@ class Job(LegacyJobMixin, models.Model):
             spec.validate_workspace(self.workspace)
         if spec.unique and self.unique_key is None:
             self.unique_key = unique_key_for(spec, self.workspace)
+        self.concurrency_key = (
+            concurrency_key_for(spec.name, spec.key_fields, self.workspace)
+            if spec.limited
+            else None
+        )
 
     def _validate_placement(self) -> None:
         if not isinstance(self.queue_name, str) or not 0 < len(self.queue_name) <= 100:
@@ -303,5 +325,6 @@ from .engine.inserts import insert_new_job  # noqa: E402 (it imports Job)
 
 # Defined in their own module; imported here so Django registers the model with the app.
 from .pauses import QueuePause  # noqa: E402, F401
+from .rate_log import StepStart  # noqa: E402, F401
 from .schedules import Schedule, ScheduleQuerySet  # noqa: E402, F401
 from .worker_rows import WorkerProcess  # noqa: E402, F401

@@ -19,6 +19,7 @@ from .exceptions import (
     UndeclaredTaskError,
     UnknownJobError,
 )
+from .flow import Concurrency, RateLimit, key_fields, parse_concurrency, parse_rate_limit
 from .jsonvalues import storable_problem
 from .schedule_specs import ScheduleSpec, parse_declarations
 
@@ -34,6 +35,8 @@ OPTION_KEYS = (
     "atomic",
     "unique",
     "schedules",
+    "concurrency",
+    "rate_limit",
 )
 ALLOWED_KEYS = ("tasks", *HOOK_KEYS, *OPTION_KEYS)
 # Options a job's own workspace may set, for specs that allow it (see JobSpec.for_workspace).
@@ -83,9 +86,22 @@ class JobSpec:
     atomic: bool = False
     unique: bool | tuple[str, ...] = False
     schedules: tuple[ScheduleSpec, ...] = field(default=())
+    # Flow control (flow.py): at most so many steps run at once / start per window.
+    concurrency: Concurrency | None = None
+    rate_limit: RateLimit | None = None
     # Whether a job's workspace may set its own PER_JOB_OPTION_KEYS under "options": a Django
     # task's retries and timeout belong to the task, and all tasks share one job name.
     options_from_workspace: bool = False
+
+    @property
+    def limited(self) -> bool:
+        """Whether this job's steps are claimed under a concurrency or rate limit."""
+        return self.concurrency is not None or self.rate_limit is not None
+
+    @functools.cached_property
+    def key_fields(self) -> tuple[str, ...]:
+        """The workspace fields this job's concurrency_key is made of."""
+        return key_fields(self.concurrency, self.rate_limit)
 
     @property
     def hooks(self) -> dict[str, str]:
@@ -293,6 +309,11 @@ class Registry:
         """The declared job names, sorted."""
         return sorted(self.specs)
 
+    @functools.cached_property
+    def limited(self) -> dict[str, JobSpec]:
+        """The specs with a concurrency or rate limit, by name (empty: claims are unkeyed)."""
+        return {name: spec for name, spec in self.specs.items() if spec.limited}
+
     def _problem(
         self,
         name: str | None,
@@ -429,6 +450,30 @@ class Registry:
         for problem in problems:
             self._problem(name, "E010", problem)
         options["schedules"] = schedules
+        options.update(self._parse_flow(name, entry))
+        return options
+
+    def _parse_flow(self, name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+        """The concurrency (E011) and rate_limit (E012) options, and that their keys agree
+        (E013): a job has one concurrency_key."""
+        options: dict[str, Any] = {}
+        if entry.get("concurrency") is not None:
+            options["concurrency"], problem = parse_concurrency(entry["concurrency"])
+            if problem:
+                self._problem(name, "E011", f"JOBS[{name!r}]['concurrency'] {problem}.")
+        if entry.get("rate_limit") is not None:
+            options["rate_limit"], problem = parse_rate_limit(entry["rate_limit"])
+            if problem:
+                self._problem(name, "E012", f"JOBS[{name!r}]['rate_limit'] {problem}.")
+        concurrency, rate = options.get("concurrency"), options.get("rate_limit")
+        if concurrency and rate and concurrency.key and rate.key and concurrency.key != rate.key:
+            self._problem(
+                name,
+                "E013",
+                f"JOBS[{name!r}] keys its concurrency by {list(concurrency.key)} but its "
+                f"rate_limit by {list(rate.key)}.",
+                "Use the same key for both, or omit the rate_limit's key for a job-wide rate.",
+            )
         return options
 
 

@@ -26,6 +26,7 @@ from .options import WorkerOptions
 from .outcomes import OutcomeBuffer
 from .pauses import PauseWatch
 from .periodic.heartbeat import Heartbeat
+from .registry import get_registry
 from .runner import Runner
 from .stopping import StepQuota
 from .transitions import Lease
@@ -142,7 +143,7 @@ class Worker(LegacyWorkerMixin):
                     self._on_database_error(error, failures)
                     continue
                 if not ran:
-                    if self.burst:
+                    if self.burst and not self._waiting_for_room():
                         break
                     self._wait_for_work()
         finally:
@@ -323,9 +324,20 @@ class Worker(LegacyWorkerMixin):
         now = timezone.now()
         observe = instruments.on_claim  # None unless metrics are on
         started = time.perf_counter() if observe is not None else 0.0
-        jobs = self._engine.claim(
-            self.queue_name, self.worker_id, limit, now, self.lease.until(now)
-        )
+        until = self.lease.until(now)
+        limited = get_registry().limited
+        if not limited:  # no flow control declared: the claim is the plain one
+            jobs = self._engine.claim(self.queue_name, self.worker_id, limit, now, until)
+        else:
+            # Jobs with a limit first (within their keys' room), then jobs without one.
+            jobs = self._engine.claim_keyed(
+                self.queue_name, self.worker_id, limit, now, until, limited
+            )
+            if len(jobs) < limit:
+                jobs += self._engine.claim(
+                    self.queue_name, self.worker_id, limit - len(jobs), now, until, unkeyed=True
+                )
+                jobs = self._engine.in_claim_order(jobs)
         if observe is not None:
             observe(self.queue_name, time.perf_counter() - started)
         self.leases.claimed(job.pk for job in jobs)
@@ -383,6 +395,14 @@ class Worker(LegacyWorkerMixin):
             # A wake-up (a notification) may end a wait early: wait again until the deadline.
             while self.alive and (remaining := deadline - time.monotonic()) > 0:
                 self._waker_instance().wait(remaining)
+
+    def _waiting_for_room(self) -> bool:
+        """Whether runnable jobs of this queue wait for room under a concurrency or rate limit
+        (a burst worker waits for them rather than stopping)."""
+        if not get_registry().limited:
+            return False
+        runnable = Job.objects.using(self._alias).runnable(self.queue_name)
+        return runnable.filter(concurrency_key__isnull=False).exists()
 
     def _wait_for_work(self) -> None:
         self.outcomes.flush()

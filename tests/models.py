@@ -17,3 +17,12 @@ class Marker(models.Model):
     """A row an atomic step writes."""
 
     job_id = models.UUIDField()
+
+
+class StepSpan(models.Model):
+    """When one step of a flow-controlled job ran, and under which key (process tests)."""
+
+    job_id = models.UUIDField()
+    key = models.CharField(max_length=50)
+    started = models.DateTimeField()
+    ended = models.DateTimeField(null=True)

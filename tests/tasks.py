@@ -302,3 +302,16 @@ def wait_for_cancel(job):
             return
         time.sleep(0.01)
     job.workspace["gave_up"] = True
+
+
+def record_span(job):
+    """Records when it starts and ends under the job's account (seconds: how long it works)."""
+    from django.utils import timezone
+
+    from tests.models import StepSpan
+
+    span = StepSpan.objects.create(
+        job_id=job.pk, key=str(job.workspace.get("account", "")), started=timezone.now()
+    )
+    time.sleep(job.workspace.get("seconds", 0))
+    StepSpan.objects.filter(pk=span.pk).update(ended=timezone.now())

@@ -84,6 +84,25 @@ def io_note(results: Results) -> list[str]:
     ]
 
 
+def flow_note(results: Results) -> list[str]:
+    """The bullet explaining the flow control rows, from the first database that ran them."""
+    for vendor in results.context["vendors"]:
+        extra = (results.result("django_dbq", vendor, "flow", 2) or {}).get("extra")
+        if extra:
+            break
+    else:
+        return []
+    return [
+        f"- Flow control (django_dbq only): {extra['jobs']:,} no-op jobs drained by 2 workers in "
+        "four cases that alternate within each run: plain jobs (no limit declared anywhere: the "
+        "claim is the ordinary one); the same plain jobs while JOBS declares limits for other "
+        "jobs (the ordinary claim then skips keyed rows, and a keyed claim runs first); jobs "
+        f"with `concurrency: {{'key': ['k'], 'limit': 1}}` round robin over {extra['keys']} "
+        "keys; jobs under a job-wide `rate_limit: '1000/s'` (above the drain rate: this "
+        "measures the bookkeeping, one step per claim, not the limit).",
+    ]
+
+
 def method_section(results: Results) -> list[str]:
     """How each contender ran: settings, what was timed, commands, and counts off the plan."""
     context = results.context
@@ -104,6 +123,7 @@ def method_section(results: Results) -> list[str]:
         "- django_dbq (this tree): `manage.py worker --burst` to drain, `manage.py worker` for "
         "latency; `Job.objects.create` one by one, `Job.objects.enqueue_many` in bulk.",
         *io_note(results),
+        *flow_note(results),
     ]
     notes = {
         "dbq3": "`manage.py worker` (no burst mode: stopped with SIGTERM once drained; it sleeps "

@@ -55,6 +55,18 @@ ROWS = (
     Row("Peak RSS of the workers, 1 process × 1 thread", "io", 8, "one_thread_rss_mb", "MB", True),
     Row("Peak RSS of the workers, 1 process × 8 threads", "io", 8, "threads_rss_mb", "MB", True),
     Row("Peak RSS of the workers, 8 processes (sum)", "io", 8, "processes_rss_mb", "MB", True),
+    # The flow workload (see report_sections.flow_note): four cases alternating in one run.
+    Row("Flow control: plain drain, 2 workers", "flow", 2, "plain", "jobs/s", True),
+    Row(
+        "Flow control: plain jobs, limits declared for others",
+        "flow",
+        2,
+        "plain_limits_declared",
+        "jobs/s",
+        True,
+    ),
+    Row("Flow control: concurrency 1 per key, 100 keys", "flow", 2, "concurrency", "jobs/s", True),
+    Row("Flow control: rate limit 1000/s (job-wide)", "flow", 2, "rate", "jobs/s", True),
 )
 
 

@@ -40,6 +40,16 @@ class DjangoDbqAdapter(Adapter):
     def enqueue_noop_setup(self, count: int) -> None:
         Job.objects.enqueue_many([Job(name="noop") for _ in range(count)])
 
+    def enqueue_flow(self, case: str, count: int, keys: int) -> None:
+        """Jobs of the flow workload's case: plain, keyed (round robin over ``keys``) or rated."""
+        if case == "concurrency":
+            jobs = [Job(name="keyed", workspace={"k": i % keys}) for i in range(count)]
+        elif case == "rate":
+            jobs = [Job(name="rated") for _ in range(count)]
+        else:
+            jobs = [Job(name="noop") for _ in range(count)]
+        Job.objects.enqueue_many(jobs)
+
     def enqueue_pipelines(self, count: int) -> None:
         Job.objects.enqueue_many([Job(name="pipeline") for _ in range(count)])
 

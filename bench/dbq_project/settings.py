@@ -31,6 +31,16 @@ JOBS = {
     },
 }
 
+# The flow workload (benchlib/flow_workload.py): jobs under a concurrency key and a rate limit,
+# declared in the workers' JOBS only for its cases (BENCH_FLOW=1), so that every other workload
+# runs with no limit declared, as an application without flow control does.
+FLOW_JOBS = {
+    "keyed": {"tasks": ["dbq_project.tasks.noop"], "concurrency": {"key": ["k"], "limit": 1}},
+    "rated": {"tasks": ["dbq_project.tasks.noop"], "rate_limit": "1000/s"},
+}
+if os.environ.get("BENCH_FLOW"):
+    JOBS = {**JOBS, **FLOW_JOBS}
+
 # Tuning knobs can be tried without editing this file, e.g. BENCH_DBQ_CLAIM_BATCH_SIZE=50.
 _KNOBS = {
     "DBQ_CLAIM_BATCH_SIZE": int,

@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 
 from ..exceptions import DbqError, InvalidWorkspaceError
+from ..flow import concurrency_key_for
 from ..models import Job
 from ..registry import JobSpec, get_registry
 
@@ -54,6 +55,8 @@ class JobForm(forms.ModelForm):
         if spec is not None:
             try:
                 spec.validate_workspace(workspace)
+                if spec.limited:
+                    concurrency_key_for(spec.name, spec.key_fields, workspace)
             except InvalidWorkspaceError as error:
                 raise forms.ValidationError(str(error)) from None
         return workspace

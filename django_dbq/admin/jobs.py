@@ -26,6 +26,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 
 from .. import pauses
+from ..flow import concurrency_key_for
 from ..models import ACTIVE_STATES, WAITING_STATES, Job, JobState
 from ..uniqueness import unique_key_for
 from .actions import cancel_jobs, delete_jobs, pause_queues, retry_jobs, run_now
@@ -402,6 +403,11 @@ class JobAdmin(admin.ModelAdmin):
         spec = spec_of(obj.name)
         if "workspace" in values and spec and spec.unique and obj.state in WAITING_STATES:
             values["unique_key"] = unique_key_for(spec, values["workspace"])
+        if "workspace" in values and spec and spec.limited and obj.state in WAITING_STATES:
+            # The form checked that the workspace has the key's fields (forms.JobForm).
+            values["concurrency_key"] = concurrency_key_for(
+                spec.name, spec.key_fields, values["workspace"]
+            )
         guarded = Job.objects.filter(pk=obj.pk, state=obj.state)
         seen = parse_datetime(form.cleaned_data.get("seen_modified") or "")
         if seen is not None:

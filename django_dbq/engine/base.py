@@ -127,8 +127,23 @@ class Engine:
         limit: int,
         now: datetime.datetime,
         lease_until: datetime.datetime,
+        unkeyed: bool = False,
     ) -> list[Job]:
-        """Lease and return up to ``limit`` runnable jobs of ``queue_name``."""
+        """Lease and return up to ``limit`` runnable jobs of ``queue_name``; with ``unkeyed``,
+        only jobs without a concurrency_key (claim_keyed takes those)."""
+        raise NotImplementedError
+
+    def claim_keyed(
+        self,
+        queue_name: str,
+        owner: str,
+        limit: int,
+        now: datetime.datetime,
+        lease_until: datetime.datetime,
+        limited: dict[str, Any],
+    ) -> list[Job]:
+        """Lease up to ``limit`` jobs with a concurrency_key whose key has room under the limits
+        of ``limited`` (JobSpecs by name); see engine/keyed.py."""
         raise NotImplementedError
 
     def write_outcomes(self, outcomes: list[tuple[Job, str, dict[str, Any]]]) -> set[Any]:

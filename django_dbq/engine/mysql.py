@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from django.db import transaction
@@ -10,26 +11,64 @@ from ..exceptions import ClaimError
 from ..models import Job, JobState
 from ..transitions import claimed_values
 from .base import Engine, not_paused_sql, outcome_rows, retry_on_deadlock
+from .keyed import KeyedClaim
 
 logger = logging.getLogger(__name__)
 
 DEADLOCK_RETRIES = 5
 
 
-class MySQLEngine(Engine):
+def lock_name(name: str) -> str:
+    """The GET_LOCK name of a concurrency key or job name (at most 64 characters)."""
+    return "dbq:" + hashlib.sha1(name.encode()).hexdigest()
+
+
+class MySQLEngine(KeyedClaim, Engine):
     """MariaDB/MySQL: SELECT ... FOR UPDATE SKIP LOCKED, then UPDATE (no UPDATE RETURNING)."""
 
-    def claim(self, queue_name, owner, limit, now, lease_until):
-        # InnoDB may pick this transaction as a deadlock victim against concurrent outcome
-        # writes (they lock the same index entries in another order). It was rolled back, so
-        # nothing was claimed and trying again is safe.
+    session_locks = True
+
+    def claim_keyed(self, queue_name, owner, limit, now, lease_until, limited):
         return retry_on_deadlock(
-            lambda: self._claim_once(queue_name, owner, limit, now, lease_until),
+            lambda: super(MySQLEngine, self).claim_keyed(
+                queue_name, owner, limit, now, lease_until, limited
+            ),
             DEADLOCK_RETRIES,
             "claim_deadlock_retry",
         )
 
-    def _claim_once(self, queue_name, owner, limit, now, lease_until):
+    def try_locks(self, names, wanted=None):
+        """GET_LOCK with no timeout on each name (as a digest: lock names have at most 64
+        characters); locks beyond ``wanted`` are released at once."""
+        names = list(names)
+        if not names:
+            return set()
+        locks = [lock_name(name) for name in names]
+        with self.connection.cursor() as cursor:
+            cursor.execute("SELECT " + ", ".join(["GET_LOCK(%s, 0)"] * len(locks)), locks)
+            got = [name for name, ok in zip(names, cursor.fetchone(), strict=True) if ok == 1]
+        if wanted is not None and len(got) > wanted:
+            self.release_locks(set(got[wanted:]))
+            got = got[:wanted]
+        return set(got)
+
+    def release_locks(self, names):
+        locks = [lock_name(name) for name in names]
+        if locks:
+            with self.connection.cursor() as cursor:
+                cursor.execute("SELECT " + ", ".join(["RELEASE_LOCK(%s)"] * len(locks)), locks)
+
+    def claim(self, queue_name, owner, limit, now, lease_until, unkeyed=False):
+        # InnoDB may pick this transaction as a deadlock victim against concurrent outcome
+        # writes (they lock the same index entries in another order). It was rolled back, so
+        # nothing was claimed and trying again is safe.
+        return retry_on_deadlock(
+            lambda: self._claim_once(queue_name, owner, limit, now, lease_until, unkeyed),
+            DEADLOCK_RETRIES,
+            "claim_deadlock_retry",
+        )
+
+    def _claim_once(self, queue_name, owner, limit, now, lease_until, unkeyed=False):
         alias = self.connection.alias
         ops = self.connection.ops
         table = ops.quote_name(Job._meta.db_table)
@@ -44,7 +83,8 @@ class MySQLEngine(Engine):
             "WHERE queue_name = %s AND state = %s "
             "AND (run_after IS NULL OR run_after <= %s) "
             f"AND {not_paused_sql(ops, '%s')} "
-            "ORDER BY priority DESC, created LIMIT %s FOR UPDATE SKIP LOCKED"
+            + ("AND concurrency_key IS NULL " if unkeyed else "")
+            + "ORDER BY priority DESC, created LIMIT %s FOR UPDATE SKIP LOCKED"
         )
         with transaction.atomic(using=alias):
             candidates = [

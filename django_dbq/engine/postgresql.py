@@ -9,9 +9,14 @@ import weakref
 from django.conf import settings
 from django.db import DatabaseError
 
-from .returning import ReturningEngine
+from .keyed import KeyedClaim
+from .returning import LEASED_SQL, WAITING_SQL, ReturningEngine
 
 logger = logging.getLogger(__name__)
+
+# The first key of the keyed claim's advisory locks (two-key form: the second is the hash of a
+# concurrency key), so they never meet another application's single-key advisory locks.
+ADVISORY_LOCK_SPACE = 0x64627131  # "dbq1"
 
 # Column types for binary COPY per driver connection (a reconnection reads them again).
 _COPY_TYPES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -34,8 +39,74 @@ def _is_prepared_statement_error(error: DatabaseError) -> bool:
     return code == "26000"
 
 
-class PostgreSQLEngine(ReturningEngine):
+class PostgreSQLEngine(KeyedClaim, ReturningEngine):
     """Claims in one statement; concurrent workers skip rows another claim has locked."""
+
+    def waiting_keys(self, jobs, waiting, queue_name, now):
+        """A skip scan of the waiting keyed jobs' index: one index descent per key (its first
+        job in claim order), with the key's running steps, in one statement."""
+        from ..models import Job  # models imports this package (through inserts)
+
+        table = self.connection.ops.quote_name(Job._meta.db_table)
+        first = (
+            f"SELECT w.concurrency_key AS k, w.name, w.priority, w.created FROM {table} w "
+            f"WHERE w.queue_name = %s AND w.{WAITING_SQL} AND w.concurrency_key {{after}} "
+            "AND (w.run_after IS NULL OR w.run_after <= %s) "
+            "ORDER BY w.concurrency_key, w.priority DESC, w.created LIMIT 1"
+        )
+        sql = (
+            f"WITH RECURSIVE keys AS (({first.format(after='IS NOT NULL')}) UNION ALL "
+            f"SELECT n.* FROM keys CROSS JOIN LATERAL ({first.format(after='> keys.k')}) n) "
+            # The running steps of keyed jobs, counted once (there are at most as many as the
+            # workers' batches hold), not once per key.
+            f", running AS (SELECT concurrency_key AS k, COUNT(*) AS n FROM {table} "
+            f"WHERE {LEASED_SQL} AND concurrency_key IS NOT NULL GROUP BY concurrency_key) "
+            "SELECT keys.k, keys.name, COALESCE(running.n, 0) FROM keys "
+            "LEFT JOIN running ON running.k = keys.k ORDER BY keys.priority DESC, keys.created"
+        )
+        at = self.connection.ops.adapt_datetimefield_value(now)
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, [queue_name, at, queue_name, at])
+            return [tuple(row) for row in cursor.fetchall()]
+
+    def lock_waiting(self, waiting, queue_name, wants, limit, now):
+        """One statement: per (key, n), the first n waiting jobs of the key, SKIP LOCKED."""
+        from ..models import Job  # models imports this package (through inserts)
+
+        ops = self.connection.ops
+        table = ops.quote_name(Job._meta.db_table)
+        columns = ", ".join(f"j.{ops.quote_name(f.column)}" for f in Job._meta.concrete_fields)
+        sql = (
+            f"SELECT {columns} FROM unnest(%s::text[], %s::int[]) WITH ORDINALITY AS r(k, n, i) "
+            f"CROSS JOIN LATERAL (SELECT * FROM {table} w WHERE w.queue_name = %s "
+            f"AND w.{WAITING_SQL} AND w.concurrency_key = r.k "
+            "AND (w.run_after IS NULL OR w.run_after <= %s) "
+            "ORDER BY w.priority DESC, w.created LIMIT r.n FOR UPDATE SKIP LOCKED) AS j "
+            "ORDER BY r.i, j.priority DESC, j.created"
+        )
+        params = [
+            [key for key, _ in wants],
+            [wanted for _, wanted in wants],
+            queue_name,
+            ops.adapt_datetimefield_value(now),
+        ]
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            # Rows past the limit stay locked, unchanged, until the claim commits.
+            return self.jobs_from_rows(cursor.fetchall()[:limit])
+
+    def try_locks(self, names, wanted=None):
+        """Transaction-level advisory locks on the hashes of ``names``, without waiting (two
+        names with the same 32-bit hash share a lock: claims of them take turns, never more)."""
+        limit = f" LIMIT {int(wanted)}" if wanted else ""
+        with self.connection.cursor() as cursor:
+            # Evaluated row by row until the LIMIT is reached.
+            cursor.execute(
+                "SELECT k FROM unnest(%s::text[]) WITH ORDINALITY AS t(k, i) "
+                f"WHERE pg_try_advisory_xact_lock({ADVISORY_LOCK_SPACE}, hashtext(k)){limit}",
+                [list(names)],
+            )
+            return {row[0] for row in cursor.fetchall()}
 
     lock_clause = " FOR UPDATE SKIP LOCKED"
     returning_id = "j.id"
@@ -45,9 +116,9 @@ class PostgreSQLEngine(ReturningEngine):
     # which halves its cost. Turned off for good if a pooler loses prepared statements.
     prepares_claims = True
 
-    def claim(self, queue_name, owner, limit, now, lease_until):
+    def claim(self, queue_name, owner, limit, now, lease_until, unkeyed=False):
         try:
-            return super().claim(queue_name, owner, limit, now, lease_until)
+            return super().claim(queue_name, owner, limit, now, lease_until, unkeyed)
         except DatabaseError as error:
             if not (self.prepares_claims and _is_prepared_statement_error(error)):
                 raise
@@ -59,34 +130,34 @@ class PostgreSQLEngine(ReturningEngine):
             self.prepares_claims = False
             if self.connection.in_atomic_block:
                 raise  # the caller's transaction is aborted; its next claim is not prepared
-            return super().claim(queue_name, owner, limit, now, lease_until)
+            return super().claim(queue_name, owner, limit, now, lease_until, unkeyed)
 
-    def claim_statement(self, limit, values):
+    def claim_statement(self, limit, values, unkeyed=False):
         if not self.prepares_claims:
-            return super().claim_statement(limit, values)
-        name = self._prepared_claim(limit)
+            return super().claim_statement(limit, values, unkeyed)
+        name = self._prepared_claim(limit, unkeyed)
         placeholders = ", ".join(["%s"] * len(PREPARED_PARAMETERS))
         return f"EXECUTE {name} ({placeholders})", [values[key] for key in PREPARED_PARAMETERS]
 
-    def _prepared_claim(self, limit: int) -> str:
+    def _prepared_claim(self, limit: int, unkeyed: bool = False) -> str:
         """The name of the claim statement for ``limit``, prepared on this connection."""
         self.connection.ensure_connection()
         session = self.connection.connection
         if getattr(self, "_prepared_session", None) is not session:
             # A new connection (reconnected after an error) has no prepared statements.
             self._prepared_session = session
-            self._prepared: set[int] = set()
-        template = self.claim_template(limit)
+            self._prepared: set[tuple[int, bool]] = set()
+        template = self.claim_template(limit, unkeyed)
         # Named after the statement's text: a session may hold another version's claim.
         name = f"dbq_claim_{hashlib.sha1(template.encode()).hexdigest()[:16]}"
-        if limit not in self._prepared:
+        if (limit, unkeyed) not in self._prepared:
             slots = {key: f"${position}" for position, key in enumerate(PREPARED_PARAMETERS, 1)}
             types = ", ".join(PREPARED_PARAMETERS.values())
             with self.connection.cursor() as cursor:
                 cursor.execute("SELECT 1 FROM pg_prepared_statements WHERE name = %s", [name])
                 if cursor.fetchone() is None:
                     cursor.execute(f"PREPARE {name} ({types}) AS {template.format(**slots)}")
-            self._prepared.add(limit)
+            self._prepared.add((limit, unkeyed))
         return name
 
     def insert_jobs(self, jobs):

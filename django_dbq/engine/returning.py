@@ -9,6 +9,8 @@ from .base import Engine, not_paused_sql, outcome_rows
 
 # Must match the condition of the index dbq_job_waiting_idx (models.Job.Meta.indexes).
 WAITING_SQL = "state IN ('NEW', 'READY')"
+# Steps running (or cancelled while running), as flow control counts them.
+LEASED_SQL = "state IN ('PROCESSING', 'STOPPING')"
 
 
 class ReturningEngine(Engine):
@@ -17,7 +19,7 @@ class ReturningEngine(Engine):
     # Appended to the inner SELECT so concurrent claimers skip each other's rows.
     lock_clause = ""
 
-    def claim(self, queue_name, owner, limit, now, lease_until):
+    def claim(self, queue_name, owner, limit, now, lease_until, unkeyed=False):
         ops = self.connection.ops
         values = {
             "state": JobState.PROCESSING.value,
@@ -26,39 +28,41 @@ class ReturningEngine(Engine):
             "now": ops.adapt_datetimefield_value(now),
             "queue": queue_name,
         }
-        sql, params = self.claim_statement(limit, values)
+        sql, params = self.claim_statement(limit, values, unkeyed)
         with self.connection.cursor() as cursor:
             cursor.execute(sql, params)
             jobs = self.jobs_from_rows(cursor.fetchall())
         return self.in_claim_order(jobs)
 
-    def claim_statement(self, limit: int, values: dict) -> tuple[str, list]:
+    def claim_statement(self, limit: int, values: dict, unkeyed: bool = False) -> tuple[str, list]:
         """The claim's SQL and parameters (a vendor may run a prepared statement instead)."""
-        template = self.claim_template(limit)
+        template = self.claim_template(limit, unkeyed)
         return template.format(**dict.fromkeys(values, "%s")), [
             values[name] for _, name, _, _ in Formatter().parse(template) if name
         ]
 
-    def claim_template(self, limit: int) -> str:
-        """The claim statement for ``limit`` jobs with {named} slots for its values.
+    def claim_template(self, limit: int, unkeyed: bool = False) -> str:
+        """The claim statement for ``limit`` jobs with {named} slots for its values; with
+        ``unkeyed``, of jobs without a concurrency_key only (the keyed claim takes those).
 
         The limit is a literal, not a parameter: with an unknown LIMIT, PostgreSQL's plan cache
         would judge a prepared claim's generic plan too costly and plan it anew every time.
         """
         cache = self.__dict__.setdefault("_claim_templates", {})
-        template = cache.get(limit)
+        template = cache.get((limit, unkeyed))
         if template is None:
             ops = self.connection.ops
             table = ops.quote_name(Job._meta.db_table)
             columns = ", ".join(ops.quote_name(f.column) for f in Job._meta.concrete_fields)
-            template = cache[limit] = (
+            keyed = "AND concurrency_key IS NULL " if unkeyed else ""
+            template = cache[(limit, unkeyed)] = (
                 f"UPDATE {table} SET state = {{state}}, lease_owner = {{owner}}, "
                 "lease_expires_at = {lease_until}, attempts = attempts + 1, modified = {now}, "
                 "started_at = COALESCE(started_at, {now}) "
                 # The states are literals, not parameters, so the planner can prove that the
                 # partial index dbq_job_waiting_idx (WHERE state IN ('NEW', 'READY')) applies.
                 f"WHERE id IN (SELECT id FROM {table} WHERE queue_name = {{queue}} "
-                f"AND {WAITING_SQL} AND (run_after IS NULL OR run_after <= {{now}}) "
+                f"AND {WAITING_SQL} {keyed}AND (run_after IS NULL OR run_after <= {{now}}) "
                 f"AND {not_paused_sql(ops, '{queue}')} "
                 f"ORDER BY priority DESC, created LIMIT {int(limit)}{self.lock_clause}) "
                 f"RETURNING {columns}"

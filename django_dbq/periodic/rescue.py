@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 
 from django.db import DatabaseError, InterfaceError
 
@@ -12,6 +13,7 @@ from ..exceptions import StepLost
 from ..executor import run_failure_hook
 from ..jsonvalues import storable_problem
 from ..models import Job, JobState
+from ..rate_log import prune_step_starts
 from ..registry import get_registry
 from . import DatabaseBackoff
 
@@ -46,21 +48,42 @@ def _gave_up(job: Job) -> None:
     signals.send(signals.job_failed, job=job, error=error)
 
 
+# Seconds between two prunings of the rate limits' start log by one worker process.
+PRUNE_SECONDS = 60.0
+
+
 class Rescuer:
     """Runs rescue_expired_leases() about every half lease, jittered so that many workers
-    started together do not all rescue at once."""
+    started together do not all rescue at once; prunes the rate limits' start log (rate_log)
+    about every minute while JOBS declares a rate limit."""
 
     name = "rescue"
 
     def __init__(self, lease_seconds: float):
         self.lease_seconds = lease_seconds
         self.backoff = DatabaseBackoff("rescue_database_error")
+        self._pruned_at: float | None = None
 
     def run_once(self) -> float:
         """Rescue once; returns the seconds until the next rescue."""
         try:
             rescue_expired_leases()
+            self._prune_if_due()
         except (DatabaseError, InterfaceError) as error:
             return self.backoff.failed(error)
         self.backoff.succeeded()
         return self.lease_seconds / 2 * (0.75 + random.random() / 2)
+
+    def _prune_if_due(self) -> None:
+        windows = [
+            spec.rate_limit.seconds
+            for spec in get_registry().limited.values()
+            if spec.rate_limit is not None
+        ]
+        now = time.monotonic()
+        if not windows or (self._pruned_at is not None and now - self._pruned_at < PRUNE_SECONDS):
+            return
+        self._pruned_at = now
+        deleted = prune_step_starts(max(windows))
+        if deleted:
+            logger.info("event=step_starts_pruned count=%s", deleted)

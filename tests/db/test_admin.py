@@ -256,6 +256,29 @@ def test_edited_workspace_must_match_the_job_schema(admin_client):
     assert job.workspace == {"url": "u"}
 
 
+LIMITED = {
+    "per_account": {"tasks": ["tests.tasks.record"], "concurrency": {"key": ["a"], "limit": 1}}
+}
+
+
+def test_an_edited_workspace_moves_a_waiting_job_to_its_new_key(admin_client, settings):
+    settings.JOBS = {**settings.JOBS, **LIMITED}
+    job = Job.objects.create(name="per_account", workspace={"a": 1})
+    admin_client.post(change_url(job), change_form(admin_client, job, workspace='{"a": 2}'))
+    job.refresh_from_db()
+    assert job.concurrency_key == "per_account\x1f[2]"
+
+
+def test_an_edited_workspace_must_keep_the_key_fields(admin_client, settings):
+    settings.JOBS = {**settings.JOBS, **LIMITED}
+    job = Job.objects.create(name="per_account", workspace={"a": 1})
+    data = change_form(admin_client, job, workspace='{"b": 1}')
+    response = admin_client.post(change_url(job), data)
+    assert "has no &#x27;a&#x27;" in response.content.decode()
+    job.refresh_from_db()
+    assert job.workspace == {"a": 1}
+
+
 def test_a_view_only_user_sees_a_read_only_page(client, django_user_model):
     from django.contrib.auth.models import Permission
 

@@ -50,3 +50,16 @@ def test_database_check_accepts_this_database():
     from django_dbq.checks import check_database
 
     assert check_database(databases=["default"]) == []
+
+
+def test_flow_control_problems_have_their_own_ids(settings):
+    jobs = {
+        "a": {"tasks": ["tests.tasks.record"], "concurrency": {"key": "account", "limit": 2}},
+        "b": {"tasks": ["tests.tasks.record"], "rate_limit": "100/day"},
+        "c": {
+            "tasks": ["tests.tasks.record"],
+            "concurrency": {"key": ["x"], "limit": 2},
+            "rate_limit": {"rate": "1/s", "key": ["y"]},
+        },
+    }
+    assert ids_for(settings, jobs) == ["django_dbq.E011", "django_dbq.E012", "django_dbq.E013"]
