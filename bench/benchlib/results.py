@@ -11,6 +11,7 @@ NAMES = {
     "dbq3": "django-db-queue",
     "tasks_db": "django-tasks-db",
     "procrastinate": "procrastinate",
+    "pgqueuer": "pgqueuer",
 }
 
 
@@ -29,6 +30,7 @@ class Row:
 ROWS = (
     Row("Drain, 1 worker", "drain", 1, "rate", "jobs/s"),
     Row("Drain, 2 workers", "drain", 2, "rate", "jobs/s"),
+    Row("Drain, 1 worker, wall clock incl. worker start-up", "drain", 1, "wall_rate", "jobs/s"),
     Row("Drain, 2 workers, wall clock incl. worker start-up", "drain", 2, "wall_rate", "jobs/s"),
     Row("3-step pipelines, 2 workers", "pipeline", 2, "rate", "steps/s"),
     Row("Pickup latency, median", "latency", 1, "p50_ms", "ms"),
