@@ -51,6 +51,15 @@ def merge(earlier: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def shown_arguments(argv: list[str] | None) -> list[str]:
+    """The command line for the report, without --note (the header shows the note itself)."""
+    arguments = list(argv if argv is not None else sys.argv[1:])
+    if "--note" in arguments:
+        index = arguments.index("--note")
+        del arguments[index : index + 2]
+    return [a for a in arguments if not a.startswith("--note=")]
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(
@@ -118,6 +127,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="JSON",
         help="keep the results of databases this run skips from an earlier run's raw JSON "
         "(e.g. re-run one database: --databases mariadb --merge bench/work/results.json)",
+    )
+    parser.add_argument(
+        "--note",
+        default="",
+        help="a sentence for the results header, e.g. that other work shared the machine",
     )
     parser.add_argument(
         "--strict",
@@ -191,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.monotonic() - started
     context = {
         "machine": machine.describe(),
-        "command": "python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python bench/run.py " + " ".join(shown_arguments(argv)),
+        "note": options.note,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "elapsed_seconds": elapsed,
         "git": tree_at_start

@@ -56,6 +56,7 @@ def _header(context: dict[str, Any]) -> list[str]:
         "Re-run it to reproduce; docs/performance.md explains every number.",
         "",
         *_sources(context),
+        *([f"**Note:** {context['note']}", ""] if context.get("note") else []),
         f"Each cell is the median of {plan['repeat']} run(s) with the range (min–max) in brackets. "
         f"Drains use {plan['jobs']:,} no-op jobs (django-db-queue 3.3: 8, as it runs one step per "
         "second per worker), pipelines a third as many three-step jobs, pickup latency "
