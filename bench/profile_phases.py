@@ -38,7 +38,8 @@ The phases (the functions wrapped; a name that no longer exists is reported as m
 
 The wrappers' own cost is measured first (a wrapped call of a function that does nothing; about
 1.7 us on the 2-core VM this was written on, where reading a thread's CPU clock is a system
-call) and subtracted per call; the table shows the instrumented sum beside the uninstrumented
+call), both the part that lands in the called phase and the part that lands in its caller's,
+and subtracted per call; the table shows the instrumented sum beside the uninstrumented
 total, so what is left of that cost is visible. Numbers depend on the machine and on what else
 runs on it: compare phases within one run, and re-run after a change.
 
@@ -58,6 +59,7 @@ import statistics
 import sys
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +127,8 @@ class PhaseClock:
         self.wall: dict[str, int] = defaultdict(int)
         self.cpu: dict[str, int] = defaultdict(int)
         self.calls: dict[str, int] = defaultdict(int)
+        # Wrapped calls made directly inside each phase (part of a wrapper's cost lands there).
+        self.nested: dict[str, int] = defaultdict(int)
         self.stack: list[str] = []
         self.mark = (0, 0)
         self.enabled = False
@@ -143,6 +147,8 @@ class PhaseClock:
             if not self.enabled:
                 return function(*args, **kwargs)
             self._charge()
+            if self.stack:
+                self.nested[self.stack[-1]] += 1
             self.stack.append(phase)
             self.calls[phase] += 1
             try:
@@ -171,6 +177,8 @@ class PhaseClock:
             elif fetch and phase == "claim_sql":
                 phase = "fetch"
             self._charge()
+            if self.stack:
+                self.nested[self.stack[-1]] += 1
             self.stack.append(phase)
             self.calls[phase] += 1
             try:
@@ -185,6 +193,7 @@ class PhaseClock:
         self.wall.clear()
         self.cpu.clear()
         self.calls.clear()
+        self.nested.clear()
 
 
 def instrument(clock: PhaseClock) -> list[str]:
@@ -259,28 +268,48 @@ def instrument(clock: PhaseClock) -> list[str]:
     return missing
 
 
-def wrapper_cost_ns(clock: PhaseClock, calls: int = 200_000) -> tuple[float, float]:
-    """Wall and CPU ns one wrapped call adds (the wrapper around a function doing nothing)."""
+@dataclass(frozen=True)
+class WrapperCost:
+    """What one wrapped call adds, in ns: to its own phase, and to the phase that calls it."""
+
+    own_cpu: float
+    own_wall: float
+    caller_cpu: float
+    caller_wall: float
+
+
+def wrapper_cost(clock: PhaseClock, calls: int = 200_000) -> WrapperCost:
+    """Measure a wrapper around a function that does nothing, called from a timed phase."""
 
     def nothing() -> None:
         pass
 
     wrapped = clock.wrap("calibration", nothing)
-    clock.enabled = True
     samples = []
     for _ in range(3):
         wall0, cpu0 = time.perf_counter_ns(), time.thread_time_ns()
         for _ in range(calls):
             nothing()
-        bare = (time.perf_counter_ns() - wall0, time.thread_time_ns() - cpu0)
-        wall0, cpu0 = time.perf_counter_ns(), time.thread_time_ns()
+        bare_wall, bare_cpu = time.perf_counter_ns() - wall0, time.thread_time_ns() - cpu0
+        clock.reset()
+        clock.stack = ["caller"]
+        clock.mark = (time.perf_counter_ns(), time.thread_time_ns())
+        clock.enabled = True
         for _ in range(calls):
             wrapped()
-        timed = (time.perf_counter_ns() - wall0, time.thread_time_ns() - cpu0)
-        samples.append(((timed[0] - bare[0]) / calls, (timed[1] - bare[1]) / calls))
-    clock.enabled = False
+        clock._charge()
+        clock.enabled = False
+        clock.stack = []
+        samples.append(
+            WrapperCost(
+                own_cpu=clock.cpu["calibration"] / calls,
+                own_wall=clock.wall["calibration"] / calls,
+                caller_cpu=(clock.cpu["caller"] - bare_cpu) / calls,
+                caller_wall=(clock.wall["caller"] - bare_wall) / calls,
+            )
+        )
     clock.reset()
-    return min(s[0] for s in samples), min(s[1] for s in samples)
+    return min(samples, key=lambda sample: sample.own_cpu + sample.caller_cpu)
 
 
 # -- the database's share -------------------------------------------------------------------------
@@ -408,7 +437,8 @@ def render_section(result: dict[str, Any]) -> str:
             f"{result['jobs']:,} no-op jobs in-process with the benchmark's settings; CPU is the "
             "worker thread's, the database's share is the CPU of the PostgreSQL backends serving "
             "it (/proc/<pid>/stat). Deterministic wrappers attribute exclusive time to phases; "
-            f"their cost ({result['overhead_ns']:.0f} ns per wrapped call) is subtracted. The "
+            f"their cost ({result['overhead_ns']:.0f} ns of CPU per wrapped call, measured first; "
+            "a part lands in the called phase, a part in the caller's) is subtracted. The "
             "instrumented run's sum and the uninstrumented run's total are both shown: their "
             "difference is what the wrappers still cost plus run-to-run noise. The script's "
             "docstring lists the functions behind each part.",
@@ -481,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
             dbq_logger.addHandler(handler)
             dbq_logger.propagate = False  # the settings' console handler stays at WARNING
         clock = PhaseClock()
-        overhead_wall, overhead_cpu = wrapper_cost_ns(clock)
+        cost = wrapper_cost(clock)
 
         missing = instrument(clock)
         if missing:
@@ -498,8 +528,10 @@ def main(argv: list[str] | None = None) -> int:
             for key, _, _ in PHASES:
                 calls = clock.calls.get(key, 0)
                 # Half a wrapper's cost lands in the phase itself, half in its caller's.
-                cpu = (clock.cpu.get(key, 0) - calls * overhead_cpu) / options.jobs / 1000
-                wall = (clock.wall.get(key, 0) - calls * overhead_wall) / options.jobs / 1000
+                nested = clock.nested.get(key, 0)
+                cpu = clock.cpu.get(key, 0) - calls * cost.own_cpu - nested * cost.caller_cpu
+                wall = clock.wall.get(key, 0) - calls * cost.own_wall - nested * cost.caller_wall
+                cpu, wall = cpu / options.jobs / 1000, wall / options.jobs / 1000
                 per_job[key] = (max(cpu, 0.0), max(wall, 0.0), calls / options.jobs)
             phases.append(per_job)
             print(
@@ -514,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "git": machine.git_revision(ROOT),
             "machine": _machine_line(machine.describe()),
-            "overhead_ns": overhead_cpu,
+            "overhead_ns": cost.own_cpu + cost.caller_cpu,
             "plain": {
                 key: statistics.median(p[key] for p in plains)
                 for key in ("wall", "cpu", "database", "rate")
