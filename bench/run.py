@@ -5,6 +5,7 @@
     python bench/run.py --quick --no-peers   # a small smoke run (about two minutes)
 
 Measures drain (1 and 2 worker processes), three-step pipelines, pickup latency (median, p95),
+CPU per job of a worker and of the database (PostgreSQL),
 enqueue (one by one and bulk), draining with a large history of finished jobs or off a deep
 backlog, and (django_dbq only) draining I/O-bound jobs with 1 worker thread, 8 threads in one
 process (--concurrency 8) or 8 processes; repeats each measurement and writes medians and
@@ -103,9 +104,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--workloads",
-        default="drain,pipeline,latency,enqueue,history,backlog,io",
-        help="comma-separated subset of drain,pipeline,latency,enqueue,history,backlog,io "
-        "(io: django_dbq only, 1 worker thread vs --concurrency 8 vs 8 processes)",
+        default="drain,pipeline,latency,enqueue,history,backlog,io,cpu",
+        help="comma-separated subset of drain,pipeline,latency,enqueue,history,backlog,io,cpu "
+        "(io: django_dbq only, 1 worker thread vs --concurrency 8 vs 8 processes; cpu: "
+        "PostgreSQL only, CPU per job of one worker process and of its database backends)",
     )
     parser.add_argument("--output", default=str(BENCH / "RESULTS.md"), help="the results table")
     parser.add_argument(

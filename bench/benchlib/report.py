@@ -167,6 +167,6 @@ def lead(results: Results, vendor: str, row: Row, peers: list[str]) -> str:
     ]
     if not ours or not theirs:
         return ""
-    if row.unit == "ms":
+    if row.unit in ("ms", "us", "s"):  # lower is better
         return f"{min(theirs) / ours:,.1f}×"
     return f"{ours / max(theirs):,.1f}×"
