@@ -20,6 +20,7 @@ from typing import Any
 # benchlib is found next to this script (sys.path[0] is bench/). Its workloads and worker
 # processes import Django, and dbq_project, only when they run: inside a peer's virtual
 # environment this script, benchlib and the contender's adapter package are all there is.
+from benchlib.cpu_workload import workload_cpu
 from benchlib.drain_workloads import (
     workload_backlog,
     workload_drain,
@@ -44,6 +45,7 @@ WORKLOADS: dict[str, Callable[[Any, argparse.Namespace], dict[str, Any]]] = {
     "backlog": workload_backlog,
     "io": workload_io,
     "flow": workload_flow,
+    "cpu": workload_cpu,
 }
 
 

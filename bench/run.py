@@ -5,6 +5,7 @@
     python bench/run.py --quick --no-peers   # a small smoke run (about two minutes)
 
 Measures drain (1 and 2 worker processes), three-step pipelines, pickup latency (median, p95),
+CPU per job of a worker and of the database (PostgreSQL),
 enqueue (one by one and bulk), draining with a large history of finished jobs or off a deep
 backlog, and (django_dbq only) draining I/O-bound jobs with 1 worker thread, 8 threads in one
 process (--concurrency 8) or 8 processes, and draining under concurrency keys and a rate limit;
@@ -52,6 +53,15 @@ def merge(earlier: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def shown_arguments(argv: list[str] | None) -> list[str]:
+    """The command line for the report, without --note (the header shows the note itself)."""
+    arguments = list(argv if argv is not None else sys.argv[1:])
+    if "--note" in arguments:
+        index = arguments.index("--note")
+        del arguments[index : index + 2]
+    return [a for a in arguments if not a.startswith("--note=")]
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(
@@ -95,10 +105,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--workloads",
-        default="drain,pipeline,latency,enqueue,history,backlog,io,flow",
-        help="comma-separated subset of drain,pipeline,latency,enqueue,history,backlog,io,flow "
+        default="drain,pipeline,latency,enqueue,history,backlog,io,flow,cpu",
+        help="comma-separated subset of drain,pipeline,latency,enqueue,history,backlog,io,flow,cpu "
         "(io: django_dbq only, 1 worker thread vs --concurrency 8 vs 8 processes; flow: "
-        "django_dbq only, drains under concurrency keys and a rate limit)",
+        "django_dbq only, drains under concurrency keys and a rate limit; cpu: PostgreSQL only, "
+        "CPU per job of one worker process and of its database backends)",
     )
     parser.add_argument("--output", default=str(BENCH / "RESULTS.md"), help="the results table")
     parser.add_argument(
@@ -120,6 +131,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="JSON",
         help="keep the results of databases this run skips from an earlier run's raw JSON "
         "(e.g. re-run one database: --databases mariadb --merge bench/work/results.json)",
+    )
+    parser.add_argument(
+        "--note",
+        default="",
+        help="a sentence for the results header, e.g. that other work shared the machine",
     )
     parser.add_argument(
         "--strict",
@@ -193,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.monotonic() - started
     context = {
         "machine": machine.describe(),
-        "command": "python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python bench/run.py " + " ".join(shown_arguments(argv)),
+        "note": options.note,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "elapsed_seconds": elapsed,
         "git": tree_at_start

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
+
+from .paths import BENCH
 
 
 class NotSupported(Exception):
@@ -36,6 +39,16 @@ class Adapter:
         ``burst`` asks for a worker that exits once the queue is empty, where there is one.
         """
         raise NotImplementedError
+
+    def worker_command(self, args: list[str]) -> list[str]:
+        """The command line of one worker process given ``args`` (a ``manage.py`` by default).
+
+        A contender that is not a Django app (pgqueuer) starts its own command instead.
+        """
+        return [sys.executable, str(BENCH / "manage.py"), *args]
+
+    def install(self) -> None:
+        """Create what ``migrate`` does not (nothing by default): run once per database."""
 
     def threaded_worker_args(self, *, burst: bool, threads: int) -> list[str]:
         """manage.py arguments of one worker process running ``threads`` worker threads."""

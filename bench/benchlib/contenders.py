@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from . import databases
@@ -29,7 +30,10 @@ class Contender:
 
     @property
     def database(self) -> str:
-        return f"dbq_bench_{'run' if self.key == 'django_dbq' else self.key}"
+        """Its scratch database; BENCH_DB_SUFFIX keeps runs sharing one server apart."""
+        suffix = os.environ.get("BENCH_DB_SUFFIX", "")
+        name = f"dbq_bench_{'run' if self.key == 'django_dbq' else self.key}"
+        return f"{name}_{suffix}" if suffix else name
 
 
 OURS = Contender(
@@ -56,6 +60,17 @@ PEERS = (
         "peers.procrastinate_peer.adapter",
         "peers.procrastinate_peer.settings",
         ("procrastinate[django]==3.10.0", DJANGO, PSYCOPG),
+        vendors=("postgresql",),
+    ),
+    Contender(
+        "pgqueuer",
+        "peers.pgqueuer_peer.adapter",
+        "peers.pgqueuer_peer.settings",
+        # Not a Django app: Django and psycopg serve only the driver (emptying and counting the
+        # tables); its workers are `pgq run` processes on asyncpg (peers/pgqueuer_peer).
+        # typer 0.29 hands `pgq run` its --log-level as a str, which pgqueuer 1.6.0's logging
+        # set-up rejects (AttributeError: 'str' object has no attribute 'name'): 0.28 works.
+        ("pgqueuer[asyncpg]==1.6.0", "asyncpg==0.32.0", "typer==0.28.0", DJANGO, PSYCOPG),
         vendors=("postgresql",),
     ),
 )

@@ -50,7 +50,8 @@ def workload_latency(adapter: Any, options: argparse.Namespace) -> dict[str, Any
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind(("127.0.0.1", 0))
         env = {"BENCH_PROBE_PORT": str(sock.getsockname()[1])}
-        pool = Workers(adapter.worker_args(burst=False), 1, f"{options.log_name}-r{repeat}", env)
+        command = adapter.worker_command(adapter.worker_args(burst=False))
+        pool = Workers(command, 1, f"{options.log_name}-r{repeat}", env)
         try:
             # Warm up: the first probe waits for the worker to start; a few more settle it.
             for warm in range(3):

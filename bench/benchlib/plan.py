@@ -79,6 +79,8 @@ def workload_runs(contender: Contender, plan: Plan) -> list[tuple[str, int, list
                 ],
             )
         )
+    if "cpu" in plan.workloads:
+        runs.append(("cpu", 1, ["--jobs", str(jobs)]))
     if "io" in plan.workloads and contender.threads and plan.io_jobs:
         runs.append(("io", IO_SLOTS, ["--jobs", str(plan.io_jobs), "--threads", str(IO_SLOTS)]))
     if "flow" in plan.workloads and contender.history:

@@ -56,6 +56,7 @@ def _header(context: dict[str, Any]) -> list[str]:
         "Re-run it to reproduce; docs/performance.md explains every number.",
         "",
         *_sources(context),
+        *([f"**Note:** {context['note']}", ""] if context.get("note") else []),
         f"Each cell is the median of {plan['repeat']} run(s) with the range (min–max) in brackets. "
         f"Drains use {plan['jobs']:,} no-op jobs (django-db-queue 3.3: 8, as it runs one step per "
         "second per worker), pipelines a third as many three-step jobs, pickup latency "
@@ -166,6 +167,6 @@ def lead(results: Results, vendor: str, row: Row, peers: list[str]) -> str:
     ]
     if not ours or not theirs:
         return ""
-    if row.unit == "ms":
+    if row.unit in ("ms", "us", "s"):  # lower is better
         return f"{min(theirs) / ours:,.1f}×"
     return f"{ours / max(theirs):,.1f}×"

@@ -111,8 +111,8 @@ def method_section(results: Results) -> list[str]:
     lines += [
         "- Every contender gets the same Django settings: DEBUG off, persistent connections "
         "(CONN_MAX_AGE=None), SQLite in WAL mode with synchronous=NORMAL and IMMEDIATE "
-        "transactions, and the same no-op task. Workers are separate `manage.py` processes; "
-        "their output goes to bench/work/logs/.",
+        "transactions, and the same no-op task. Workers are separate `manage.py` processes "
+        "(pgqueuer's: `pgq run`); their output goes to bench/work/logs/.",
         "- Drain: enqueue first, then start the workers; the rate counts from the first finished "
         "job the driver sees (polling every 10 ms) to the last, so process start-up is left out "
         "(the wall-clock row includes it).",
@@ -133,6 +133,11 @@ def method_section(results: Results) -> list[str]:
         "(its default).",
         "procrastinate": "`manage.py procrastinate worker` (`--one-shot` to drain), default "
         "concurrency (1); `task.defer()`, `task.batch_defer()` in bulk; LISTEN/NOTIFY.",
+        "pgqueuer": "not Django: `pgq run` with a QueueManager on one asyncpg connection (uvloop), "
+        "`--batch-size 50`, no concurrency limit, durable tables, `pgq autovac` applied "
+        "(`--mode drain` to drain); async no-op entrypoints; `Queries.enqueue(name, None)` one "
+        "by one and `Queries.enqueue([...])` in bulk over asyncpg; LISTEN/NOTIFY. Why these "
+        "settings: bench/peers/pgqueuer_peer/adapter.py.",
     }
     for workload, flag, default, text in (
         ("enqueue", "--jobs", plan["jobs"], "jobs enqueued one by one"),

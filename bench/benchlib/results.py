@@ -11,6 +11,7 @@ NAMES = {
     "dbq3": "django-db-queue",
     "tasks_db": "django-tasks-db",
     "procrastinate": "procrastinate",
+    "pgqueuer": "pgqueuer",
 }
 
 
@@ -29,10 +30,14 @@ class Row:
 ROWS = (
     Row("Drain, 1 worker", "drain", 1, "rate", "jobs/s"),
     Row("Drain, 2 workers", "drain", 2, "rate", "jobs/s"),
+    Row("Drain, 1 worker, wall clock incl. worker start-up", "drain", 1, "wall_rate", "jobs/s"),
     Row("Drain, 2 workers, wall clock incl. worker start-up", "drain", 2, "wall_rate", "jobs/s"),
     Row("3-step pipelines, 2 workers", "pipeline", 2, "rate", "steps/s"),
     Row("Pickup latency, median", "latency", 1, "p50_ms", "ms"),
     Row("Pickup latency, p95", "latency", 1, "p95_ms", "ms"),
+    Row("CPU per job, one worker process (its own)", "cpu", 1, "worker_us", "us"),
+    Row("CPU per job, the database backends serving it", "cpu", 1, "database_us", "us"),
+    Row("Worker start-up, empty queue (wall)", "cpu", 1, "startup_s", "s"),
     Row("Enqueue one by one", "enqueue", 0, "single", "jobs/s"),
     Row("Enqueue in bulk", "enqueue", 0, "bulk", "jobs/s"),
     Row("Enqueue in bulk, schema + creation hook", "enqueue", 0, "bulk_validated", "jobs/s", True),
@@ -72,7 +77,7 @@ ROWS = (
 
 def number(value: float, unit: str) -> str:
     """A value for the table: thousands separators for rates, one decimal for small numbers."""
-    if unit == "ms" or value < 20:
+    if unit in ("ms", "s") or value < 20:
         return f"{value:,.1f}"
     return f"{value:,.0f}"
 

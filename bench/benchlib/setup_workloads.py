@@ -16,6 +16,7 @@ def workload_setup(adapter: Any, options: argparse.Namespace) -> dict[str, Any]:
         # to django_dbq's Schedule table: make that table first.
         call_command("migrate", "django_dbq", verbosity=0)
     call_command("migrate", run_syncdb=True, verbosity=0)
+    adapter.install()
     return {"metrics": {}, "extra": {"notes": adapter.notes()}}
 
 

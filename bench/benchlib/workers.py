@@ -1,7 +1,8 @@
 """A contender's real worker processes, and timing them while they drain the queue.
 
-Workers are ``manage.py`` processes (bench/manage.py) started with the driver's Python, so they
-run in the contender's own virtual environment.
+Workers are ``manage.py`` processes (bench/manage.py), or the contender's own command
+(Adapter.worker_command), started with the driver's Python, so they run in the contender's own
+virtual environment.
 """
 
 from __future__ import annotations
@@ -9,22 +10,21 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 from .measurement import BenchError
-from .paths import BENCH, WORK
+from .paths import WORK
 
 # How often the driver looks at the queue while workers drain it.
 PROGRESS_POLL_SECONDS = 0.01
 
 
 class Workers:
-    """Real worker processes of a contender, started with its own manage.py command."""
+    """Real worker processes of a contender, started with its own command (``command``)."""
 
-    def __init__(self, args: list[str], count: int, log_name: str, env: dict[str, str] | None):
+    def __init__(self, command: list[str], count: int, log_name: str, env: dict[str, str] | None):
         self.processes: list[subprocess.Popen] = []
         logs = WORK / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -32,7 +32,7 @@ class Workers:
             log = open(logs / f"{log_name}-w{index}.log", "w")  # noqa: SIM115 (closed in stop)
             self.processes.append(
                 subprocess.Popen(
-                    [sys.executable, str(BENCH / "manage.py"), *args],
+                    command,
                     # Not the repository root: its django_dbq must not shadow a peer's.
                     cwd=WORK,
                     env={**os.environ, **(env or {})},
@@ -127,7 +127,8 @@ def run_drain(
     """
     enqueue()
     failed_before = adapter.failed()
-    pool = Workers(args or adapter.worker_args(burst=True), workers, log_name, env)
+    command = adapter.worker_command(args or adapter.worker_args(burst=True))
+    pool = Workers(command, workers, log_name, env)
     try:
         result = watch_progress(progress, total, pool, timeout)
         if adapter.has_burst and until_empty:

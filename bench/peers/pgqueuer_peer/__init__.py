@@ -1,0 +1,1 @@
+"""pgqueuer, the asyncpg-based PostgreSQL queue (not Django): PostgreSQL only."""
