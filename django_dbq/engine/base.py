@@ -46,7 +46,7 @@ def outcome_rows(outcomes: list, connection: Any) -> tuple[list, list[Any]]:
     return fields, params
 
 
-def not_paused_sql(ops: Any, queue: str) -> str:
+def not_paused_sql(ops: Any, queue: str, row: str | None = None) -> str:
     """The claim's condition that no pause covers a job: its queue, or its name in that queue.
 
     ``queue`` is the placeholder of the queue name, used twice. The first NOT EXISTS does not
@@ -57,7 +57,7 @@ def not_paused_sql(ops: Any, queue: str) -> str:
     from ..models import Job, QueuePause  # models imports this package (through inserts)
 
     pauses = ops.quote_name(QueuePause._meta.db_table)
-    jobs = ops.quote_name(Job._meta.db_table)
+    jobs = row or ops.quote_name(Job._meta.db_table)  # ``row``: the job table's alias
     return (
         f"NOT EXISTS (SELECT 1 FROM {pauses} WHERE {pauses}.queue_name = {queue} "
         f"AND {pauses}.job_name = '') "

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.db import DatabaseError, transaction
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q
 
 from ..flow import rate_scope
 from ..rate_log import StepStart
@@ -283,8 +283,14 @@ class KeyedClaim:
 
     @staticmethod
     def _waiting(jobs: Any, queue_name: str, now: datetime.datetime) -> Any:
+        from ..pauses import QueuePause  # models imports this package (through inserts)
+
+        # Paused queues and job names are skipped here too, as in the ordinary claim.
+        pauses = QueuePause.objects.using(jobs.db).filter(queue_name=queue_name)
         return jobs.filter(
             Q(run_after__isnull=True) | Q(run_after__lte=now),
+            ~Exists(pauses.filter(job_name="")),
+            ~Exists(pauses.filter(job_name=OuterRef("name"))),
             queue_name=queue_name,
             state__in=WAITING_STATES,
             concurrency_key__isnull=False,

@@ -9,6 +9,7 @@ import weakref
 from django.conf import settings
 from django.db import DatabaseError
 
+from .base import not_paused_sql
 from .keyed import KeyedClaim
 from .returning import LEASED_SQL, WAITING_SQL, ReturningEngine
 
@@ -81,6 +82,7 @@ class PostgreSQLEngine(KeyedClaim, ReturningEngine):
             f"CROSS JOIN LATERAL (SELECT * FROM {table} w WHERE w.queue_name = %s "
             f"AND w.{WAITING_SQL} AND w.concurrency_key = r.k "
             "AND (w.run_after IS NULL OR w.run_after <= %s) "
+            f"AND {not_paused_sql(ops, '%s', row='w')} "
             "ORDER BY w.priority DESC, w.created LIMIT r.n FOR UPDATE SKIP LOCKED) AS j "
             "ORDER BY r.i, j.priority DESC, j.created"
         )
@@ -89,6 +91,8 @@ class PostgreSQLEngine(KeyedClaim, ReturningEngine):
             [wanted for _, wanted in wants],
             queue_name,
             ops.adapt_datetimefield_value(now),
+            queue_name,
+            queue_name,
         ]
         with self.connection.cursor() as cursor:
             cursor.execute(sql, params)

@@ -7,7 +7,7 @@ import datetime
 from django.db import transaction
 
 from ..models import Job, JobState
-from .base import LEASED, Renewal
+from .base import LEASED, Renewal, not_paused_sql
 from .keyed import record_starts
 from .returning import LEASED_SQL, WAITING_SQL, ReturningEngine
 
@@ -101,7 +101,8 @@ class SQLiteEngine(ReturningEngine):
             "ROW_NUMBER() OVER (PARTITION BY j.name ORDER BY j.priority DESC, j.created) AS rn "
             f"FROM {table} j WHERE j.queue_name = %s AND j.{WAITING_SQL} "
             "AND j.concurrency_key IS NOT NULL "
-            "AND (j.run_after IS NULL OR j.run_after <= %s)), "
+            "AND (j.run_after IS NULL OR j.run_after <= %s) "
+            f"AND {not_paused_sql(ops, '%s', row='j')}), "
             "picked AS (SELECT c.id FROM cand c LEFT JOIN lim l ON l.name = c.n "
             "WHERE l.name IS NULL OR ("
             "(l.conc IS NULL OR c.rk <= l.conc - "
@@ -119,6 +120,8 @@ class SQLiteEngine(ReturningEngine):
             *limits,
             queue_name,
             adapt(now),
+            queue_name,
+            queue_name,
             JobState.PROCESSING.value,
             owner,
             adapt(lease_until),

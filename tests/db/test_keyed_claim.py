@@ -307,3 +307,26 @@ def test_without_a_limit_in_jobs_a_worker_claims_as_before(settings):
     assert len(queries) == expected_claim_queries()
     # The claim returns every column, the key's too, but puts no condition on it.
     assert not any("concurrency_key IS" in query["sql"] for query in queries)
+
+
+def test_a_paused_queue_gives_no_keyed_job():
+    from django_dbq import pauses
+
+    Job.objects.create(name="per_account", workspace={"account": 1})
+    Job.objects.create(name="one_at_a_time")
+    pauses.pause("default")
+
+    assert claim_keyed() == []
+
+    pauses.resume("default")
+    assert len(claim_keyed()) == 2
+
+
+def test_a_paused_job_name_gives_no_keyed_job_of_that_name():
+    from django_dbq import pauses
+
+    Job.objects.create(name="per_account", workspace={"account": 1})
+    other = Job.objects.create(name="one_at_a_time")
+    pauses.pause("default", "per_account")
+
+    assert [job.pk for job in claim_keyed()] == [other.pk]
