@@ -262,6 +262,12 @@ def why_not_ours(job: Job, owner: str | None) -> str:
     return "lost"
 
 
+def not_ours(ids: list[Any], owner: str) -> set:
+    """Which of ``ids`` are no longer PROCESSING under ``owner`` (cancelled, taken over or
+    deleted): a plain read, which never waits on a lock."""
+    return set(ids) - engine_for(router.db_for_write(Job)).held(ids, owner)
+
+
 def claim_job(job: Job, lease: Lease) -> bool:
     """Claim one waiting job by id, whatever its run_after (test helpers); True when claimed."""
     now = timezone.now()
