@@ -84,8 +84,10 @@ def workload_runs(contender: Contender, plan: Plan) -> list[tuple[str, int, list
     if "io" in plan.workloads and contender.threads and plan.io_jobs:
         runs.append(("io", IO_SLOTS, ["--jobs", str(plan.io_jobs), "--threads", str(IO_SLOTS)]))
     if "flow" in plan.workloads and contender.history:
-        # django_dbq only (as history and backlog): peers have no concurrency keys.
-        runs.append(("flow", 2, ["--jobs", str(jobs), "--workers", "2"]))
+        # django_dbq only (as history and backlog): peers have no concurrency keys. Fewer
+        # jobs: a rate-limited key starts one step per claim (tens to ~150 a second).
+        flow_jobs = min(jobs, 2000)
+        runs.append(("flow", 2, ["--jobs", str(flow_jobs), "--workers", "2"]))
     return [(name, workers, [*args, *common]) for name, workers, args in runs]
 
 
